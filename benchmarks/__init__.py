@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks (`make bench`). Results go to benchmarks/results/."""

@@ -1,0 +1,39 @@
+"""Market data: contracts, validation, the simulator, file loaders and storage.
+
+Names are resolved lazily so importing one piece does not import all of them
+(the simulator and storage pull in heavier dependencies than the contracts do).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "BarDataError": "signal_pipeline.data.validation",
+    "OptionChainError": "signal_pipeline.data.validation",
+    "QuoteDataError": "signal_pipeline.data.validation",
+    "validate_bars": "signal_pipeline.data.validation",
+    "check_bars": "signal_pipeline.data.validation",
+    "validate_option_chains": "signal_pipeline.data.validation",
+    "validate_quotes": "signal_pipeline.data.validation",
+    "BarCheck": "signal_pipeline.data.validation",
+    "BAR_COLUMNS": "signal_pipeline.data.contracts",
+    "QUOTE_COLUMNS": "signal_pipeline.data.contracts",
+    "OPTION_COLUMNS": "signal_pipeline.data.contracts",
+    "read_bars": "signal_pipeline.data.loaders",
+    "read_option_chains": "signal_pipeline.data.loaders",
+    "read_quotes": "signal_pipeline.data.loaders",
+    "simulate_market": "signal_pipeline.data.simulator",
+    "SimulatedMarket": "signal_pipeline.data.simulator",
+    "Warehouse": "signal_pipeline.data.storage",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'signal_pipeline.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
