@@ -1,0 +1,264 @@
+"""Array API of the target-weight simulation: (time x symbol) numpy arrays in, paths out.
+
+``weights[t, j]`` is the target fraction of equity in symbol ``j`` decided at the CLOSE of
+bar ``t``. It executes at the OPEN of bar ``t + 1`` (never at the price that produced it),
+sized on the equity at the close of bar ``t``: ``shares = w * equity[t] / open[t + 1]``.
+Holdings then stay fixed in shares until the target of that symbol changes: there is no
+drift rebalancing, so an unchanged target costs nothing. A target on the last bar cannot
+execute and is ignored.
+
+Limits: when a rebalance would take gross exposure (market value of all holdings over
+equity) past ``max_gross_exposure``, the new targets of the symbols that change are scaled
+down together until it fits; holdings of the other symbols are not touched (rescaling
+every position whenever one target moves would churn the whole book and pay costs for
+nothing). A symbol scaled down this way stays below its target until its target changes.
+Buys of one rebalance are then scaled down so cash stays above ``-max_borrow * equity``
+(short-sale proceeds count as cash, as in a margin account).
+
+Missing bars (NaN open) are explicit: a symbol without an open at ``t + 1`` does not trade
+there; its order stays pending and executes at its next available open. Marking uses the
+last known close (leading gaps mark at 0, where no position can exist yet).
+
+Speed: the loop runs over rebalance rows only, and each step is vectorised over the
+symbols that change; between rebalances the equity of a whole block of bars is one
+matrix-vector product. Round trips (flat -> position -> flat, or a sign flip) are
+recorded as trades for the trade statistics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from signal_pipeline.backtest.costs import CostModel
+from signal_pipeline.backtest.errors import BacktestConfigError, BacktestInputError
+
+
+@dataclass
+class SimulationPaths:
+    """Per-bar paths and trade records of one simulation (arrays indexed by bar row)."""
+
+    equity: np.ndarray
+    cash: np.ndarray
+    gross_exposure: np.ndarray
+    net_exposure: np.ndarray
+    traded_notional: np.ndarray
+    costs: np.ndarray
+    trades: dict[str, np.ndarray]
+    final_shares: np.ndarray
+
+
+def forward_filled(prices: np.ndarray) -> np.ndarray:
+    """Last finite value at or before each row, column-wise; 0 before the first one."""
+    finite = np.isfinite(prices)
+    if finite.all():
+        return prices
+    rows = np.where(finite, np.arange(prices.shape[0])[:, None], -1)
+    np.maximum.accumulate(rows, axis=0, out=rows)
+    filled = np.take_along_axis(prices, np.maximum(rows, 0), axis=0)
+    return np.where(rows >= 0, filled, 0.0)
+
+
+def _check_arrays(name_to_array: dict[str, np.ndarray | None], shape: tuple[int, int]) -> None:
+    for name, array in name_to_array.items():
+        if array is not None and array.shape != shape:
+            raise BacktestInputError(
+                f"{name} has shape {array.shape} but close has {shape}: every array must be "
+                "(bars, symbols) on the same grid; pivot all inputs with the same index/columns"
+            )
+
+
+class _TradeBook:
+    """Open round trips per symbol and the closed ones, for trade statistics."""
+
+    def __init__(self, n_symbols: int) -> None:
+        self.open_row = np.full(n_symbols, -1, dtype=np.int64)
+        self.direction = np.zeros(n_symbols)
+        self.flow = np.zeros(n_symbols)  # cash flows of the open round trip, costs included
+        self.notional = np.zeros(n_symbols)  # entry notional: the base of the trade return
+        self.closed: list[tuple[np.ndarray, ...]] = []
+
+    def apply(
+        self, row: int, cols: np.ndarray, old: np.ndarray, new: np.ndarray,
+        fill: np.ndarray, commission: np.ndarray,
+    ) -> None:
+        had = old != 0
+        closes = had & ((new == 0) | (np.sign(new) != np.sign(old)))
+        # Quantity that belongs to the existing trade vs. the one a flip or entry opens.
+        existing_qty = np.where(closes, -old, np.where(had, new - old, 0.0))
+        opening_qty = np.where(had, np.where(closes, new, 0.0), new)
+        self.flow[cols] += np.where(had, -existing_qty * fill - commission, 0.0)
+        if closes.any():
+            c = cols[closes]
+            self.closed.append(
+                (c, self.open_row[c].copy(), np.full(c.size, row), self.direction[c].copy(),
+                 self.flow[c].copy(), self.notional[c].copy())
+            )
+        opens = opening_qty != 0
+        if opens.any():
+            o = cols[opens]
+            qty = opening_qty[opens]
+            self.open_row[o] = row
+            self.direction[o] = np.sign(qty)
+            # The commission of a pure entry is charged to the new trade; of a flip, to the
+            # closing one (already booked above).
+            self.flow[o] = -qty * fill[opens] - np.where(had[opens], 0.0, commission[opens])
+            self.notional[o] = np.abs(qty * fill[opens])
+        flat = (new == 0) & closes
+        self.open_row[cols[flat]] = -1
+
+    def finish(self, last_row: int, shares: np.ndarray, last_mark: np.ndarray) -> dict[str, np.ndarray]:
+        still_open = np.flatnonzero(self.open_row >= 0)
+        parts = [*self.closed]
+        if still_open.size:
+            # Marked at the last close without exit costs: the trade is still open.
+            parts.append(
+                (still_open, self.open_row[still_open], np.full(still_open.size, last_row),
+                 self.direction[still_open],
+                 self.flow[still_open] + shares[still_open] * last_mark[still_open],
+                 self.notional[still_open])
+            )
+        is_open = [np.zeros(p[0].size, bool) for p in self.closed]
+        if still_open.size:
+            is_open.append(np.ones(still_open.size, bool))
+        names = ("symbol", "entry_row", "exit_row", "direction", "pnl", "entry_notional")
+        if not parts:
+            out = {n: np.empty(0) for n in names}
+            out["still_open"] = np.empty(0, bool)
+            return out
+        out = {n: np.concatenate([p[i] for p in parts]) for i, n in enumerate(names)}
+        out["still_open"] = np.concatenate(is_open)
+        return out
+
+
+def simulate_positions(
+    open_: np.ndarray,
+    close: np.ndarray,
+    weights: np.ndarray,
+    *,
+    high: np.ndarray | None = None,
+    low: np.ndarray | None = None,
+    volume: np.ndarray | None = None,
+    half_spread: np.ndarray | None = None,
+    costs: CostModel | None = None,
+    initial_capital: float = 1_000_000.0,
+    max_gross_exposure: float = 1.0,
+    max_borrow: float = 0.0,
+) -> SimulationPaths:
+    """Simulate target weights on (bars x symbols) float64 arrays; see the module docstring.
+
+    ``high``/``low`` feed the volatility slippage term, ``volume`` the participation term,
+    ``half_spread`` (fraction of price, decided-bar quotes) the spread term; all optional.
+    NaN weights mean 0 (flat).
+    """
+    costs = costs or CostModel()
+    if close.ndim != 2:
+        raise BacktestInputError(f"close must be 2-D (bars, symbols), got shape {close.shape}")
+    shape = close.shape
+    _check_arrays(
+        {"open": open_, "weights": weights, "high": high, "low": low, "volume": volume,
+         "half_spread": half_spread},
+        shape,
+    )
+    if initial_capital <= 0 or max_gross_exposure <= 0 or max_borrow < 0:
+        raise BacktestConfigError(
+            f"initial_capital={initial_capital}, max_gross_exposure={max_gross_exposure}, "
+            f"max_borrow={max_borrow}: capital and gross limit must be > 0, borrow >= 0"
+        )
+    n_bars, n_symbols = shape
+    weights = np.nan_to_num(weights, nan=0.0)
+    mark = forward_filled(close)
+
+    changed = np.empty(n_bars, dtype=bool)
+    changed[0] = bool(np.any(weights[0] != 0))
+    changed[1:] = np.any(weights[1:] != weights[:-1], axis=1)
+    decision_rows = np.flatnonzero(changed[:-1])
+
+    equity = np.empty(n_bars)
+    cash_path = np.empty(n_bars)
+    gross = np.empty(n_bars)
+    net = np.empty(n_bars)
+    traded = np.zeros(n_bars)
+    cost_path = np.zeros(n_bars)
+    shares = np.zeros(n_symbols)
+    executed_w = np.zeros(n_symbols)
+    cash = float(initial_capital)
+    book = _TradeBook(n_symbols)
+    last = 0  # rows [last, row) are marked with the current holdings
+
+    def mark_block(stop: int) -> None:
+        if stop <= last:
+            return
+        values = mark[last:stop] @ np.column_stack((shares, np.abs(shares)))
+        equity[last:stop] = cash + values[:, 0]
+        cash_path[last:stop] = cash
+        net[last:stop] = values[:, 0]
+        gross[last:stop] = values[:, 1]
+
+    queue = iter((decision_rows + 1).tolist())
+    next_row = next(queue, None)
+    pending = False
+    while next_row is not None or pending:
+        row = last + 1 if pending and (next_row is None or last + 1 < next_row) else next_row
+        if row is None or row >= n_bars:
+            break
+        if row == next_row:
+            next_row = next(queue, None)
+        decided = row - 1
+        mark_block(row)
+        equity_decided = equity[decided]
+        target = weights[decided]
+        cols = np.flatnonzero(target != executed_w)
+        price = open_[row, cols]
+        tradable = np.isfinite(price) & (price > 0)
+        pending = not tradable.all()
+        cols, price = cols[tradable], price[tradable]
+        last = row
+        if cols.size == 0:
+            continue
+        old = shares[cols]
+        wanted = target[cols] * equity_decided / price
+        # Gross exposure after the rebalance, valued at this open (last close if missing).
+        gross_others = float(np.abs(shares) @ mark[decided] - np.abs(old) @ mark[decided, cols])
+        gross_new = float(np.abs(wanted) @ price)
+        room = max(0.0, max_gross_exposure * equity_decided - gross_others)
+        if gross_new > room:
+            wanted *= room / gross_new
+        delta = wanted - old
+        impact = costs.price_impact(
+            delta,
+            half_spread=None if half_spread is None else half_spread[decided, cols],
+            bar_range=None if high is None or low is None else (high[row, cols] - low[row, cols]) / price,
+            volume=None if volume is None else volume[row, cols],
+        )
+        fill = costs.fill_prices(price, delta, impact)
+        commission = costs.commissions(delta, fill)
+        outflow = float(delta @ fill + commission.sum())
+        floor = -max_borrow * equity_decided
+        if cash - outflow < floor:
+            buys = delta > 0
+            buy_cost = float(delta[buys] @ fill[buys])
+            factor = max(0.0, 1.0 - (floor - (cash - outflow)) / buy_cost) if buy_cost > 0 else 1.0
+            delta = np.where(buys, delta * factor, delta)
+            commission = costs.commissions(delta, fill)
+            outflow = float(delta @ fill + commission.sum())
+        new = old + delta
+        book.apply(row, cols, old, new, fill, commission)
+        shares[cols] = new
+        executed_w[cols] = target[cols]
+        cash -= outflow
+        traded[row] = float(np.abs(delta) @ fill)
+        cost_path[row] = float(commission.sum() + np.abs(delta) @ (price * impact))
+    mark_block(n_bars)
+    trades = book.finish(n_bars - 1, shares, mark[-1])
+    return SimulationPaths(
+        equity=equity,
+        cash=cash_path,
+        gross_exposure=gross,
+        net_exposure=net,
+        traded_notional=traded,
+        costs=cost_path,
+        trades=trades,
+        final_shares=shares.copy(),
+    )

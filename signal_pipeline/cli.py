@@ -1,0 +1,200 @@
+"""`signal-pipeline` command line. Each subcommand is a thin wrapper over library code.
+
+    signal-pipeline demo                 # simulate, materialise every asset, say where to look
+    signal-pipeline ingest PATH...       # validate files of bars and store them
+    signal-pipeline init-home            # create $SIGNAL_PIPELINE_HOME and $DAGSTER_HOME
+    signal-pipeline db upgrade           # apply the signals database migrations
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from signal_pipeline.data.sources import DEMO_DAYS, DEMO_SEED, DEMO_START, DEMO_SYMBOLS
+from signal_pipeline.settings import get_settings
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------- demo
+RAW_ASSETS = ["raw_bars", "quotes", "option_chains", "benchmark_bars", "simulator_oracle"]
+
+
+def demo_partition_range(days: int = DEMO_DAYS, start: str = DEMO_START) -> tuple[str, str]:
+    import pandas as pd
+
+    sessions = pd.bdate_range(start, periods=days)
+    return sessions[0].strftime("%Y-%m-%d"), sessions[-1].strftime("%Y-%m-%d")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from signal_pipeline.defs.runs import init_dagster_home, materialise
+
+    settings = get_settings().ensure_dirs()
+    init_dagster_home()
+    first, last = demo_partition_range(args.days)
+    sim = {"sim_symbols": args.symbols, "sim_seed": args.seed}
+    run_config = {"ops": {name: {"config": sim} for name in RAW_ASSETS}}
+    stages = [("raw market data (simulator)", RAW_ASSETS)]
+    _say(
+        f"signal-pipeline demo: {args.symbols} simulated symbols x {args.days} sessions "
+        f"({first} .. {last}), seed {args.seed}"
+    )
+    started = time.perf_counter()
+    for number, (title, selection) in enumerate(stages, start=1):
+        _say(f"[{number}/{len(stages)}] {title}: materialising {', '.join(selection)} ...")
+        t0 = time.perf_counter()
+        result = materialise(
+            selection, partition_range=(first, last), run_config=run_config, log_level="WARNING"
+        )
+        if not result.success:
+            _say(f"stage {title!r} failed; see the run in the Dagster UI (make ui)")
+            return 1
+        _say(f"      done in {time.perf_counter() - t0:.1f}s (run {result.run_id[:8]})")
+    _summarise_demo(settings, time.perf_counter() - started)
+    return 0
+
+
+def _summarise_demo(settings, elapsed: float) -> None:
+    from signal_pipeline.data.storage import Warehouse
+
+    warehouse = Warehouse(settings.warehouse_dir)
+    lines = [f"\nDemo finished in {elapsed:.0f}s. Tables in {settings.warehouse_dir}:"]
+    for table in warehouse.tables():
+        count = warehouse.query(f'SELECT count(*) AS n FROM "{table}"')["n"].iloc[0]
+        lines.append(f"  {table:<24} {count:>12,} rows")
+    lines += [
+        "",
+        "Where to look:",
+        "  make ui                   Dagster UI (assets, lineage, checks, runs) at http://127.0.0.1:3000",
+        f"  data (Parquet, DuckDB)    {settings.warehouse_dir}",
+        f"  Dagster instance          {settings.dagster_home}",
+        "  query with DuckDB         signal-pipeline query \"SELECT symbol, count(*) FROM raw_bars GROUP BY 1\"",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+# ------------------------------------------------------------------------ ingest
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from signal_pipeline.data.loaders import ingest_files
+    from signal_pipeline.data.storage import Warehouse
+    from signal_pipeline.data.validation import BarDataError
+
+    settings = get_settings().ensure_dirs()
+    try:
+        result = ingest_files(
+            args.paths,
+            symbol=args.symbol,
+            tz=args.tz,
+            stamp=args.stamp,
+            price=args.price,
+            errors="quarantine" if args.quarantine else "raise",
+            sort=args.sort,
+        )
+    except (BarDataError, FileNotFoundError, ValueError) as exc:
+        _say(f"ingest failed: {exc}")
+        return 2
+    warehouse = Warehouse(settings.warehouse_dir)
+    summary = warehouse.write_partitioned(args.table, result.bars)
+    if not result.quarantine.empty:
+        warehouse.append_table(f"quarantine_{args.table}", result.quarantine)
+    symbols = result.bars["symbol"].nunique() if not result.bars.empty else 0
+    print(
+        f"ingested {summary.rows:,} rows ({symbols} symbols, {len(summary.partitions)} session dates) "
+        f"into {warehouse.table_path(args.table)}; quarantined {len(result.quarantine):,} rows",
+        flush=True,
+    )
+    return 0
+
+
+# ------------------------------------------------------------------------- misc
+def cmd_init_home(args: argparse.Namespace) -> int:
+    from signal_pipeline.defs.runs import init_dagster_home
+
+    path = init_dagster_home(postgres=args.postgres, force=args.force)
+    settings = get_settings()
+    print(f"SIGNAL_PIPELINE_HOME={settings.home}\nDAGSTER_HOME={settings.dagster_home} ({path.name})")
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from signal_pipeline.data.storage import Warehouse
+
+    frame = Warehouse(get_settings().warehouse_dir).query(args.sql)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(frame.to_string(max_rows=args.max_rows))
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from signal_pipeline.signals.migrations import upgrade
+
+    url = args.url or get_settings().signals_db_url
+    applied = upgrade(url)
+    print(f"{url}: applied {applied or 'nothing (already up to date)'}")
+    return 0
+
+
+# ------------------------------------------------------------------------ parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="signal-pipeline",
+        description="Market bars in, calibrated BUY / SELL / HOLD signals out.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="run the whole pipeline on simulated data")
+    demo.add_argument("--symbols", type=int, default=DEMO_SYMBOLS, help="simulated symbols (default %(default)s)")
+    demo.add_argument("--days", type=int, default=DEMO_DAYS, help="trading sessions (default %(default)s)")
+    demo.add_argument("--seed", type=int, default=DEMO_SEED, help="simulator seed (default %(default)s)")
+    demo.set_defaults(func=cmd_demo)
+
+    ingest = sub.add_parser("ingest", help="validate bar files (CSV/Parquet) and store them")
+    ingest.add_argument("paths", nargs="+", help="files, folders or globs")
+    ingest.add_argument("--symbol", help="symbol, when the file has no symbol column")
+    ingest.add_argument("--tz", help="time zone of naive time stamps, e.g. America/New_York")
+    ingest.add_argument("--stamp", choices=["close", "open"], default="close",
+                        help="whether time stamps mark the bar's close or open (default close)")
+    ingest.add_argument("--price", choices=["adjusted", "raw"], default="adjusted",
+                        help="Yahoo-style files: adjusted or raw prices (default adjusted)")
+    ingest.add_argument("--quarantine", action="store_true",
+                        help="set invalid rows aside in a quarantine table instead of failing")
+    ingest.add_argument("--sort", action="store_true", help="sort unsorted files instead of failing")
+    ingest.add_argument("--table", default="raw_bars", help="warehouse table (default raw_bars)")
+    ingest.set_defaults(func=cmd_ingest)
+
+    init = sub.add_parser("init-home", help="create the data folder and the Dagster instance config")
+    init.add_argument("--postgres", action="store_true", help="use dagster.postgres.yaml (needs DAGSTER_PG_URL)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing dagster.yaml")
+    init.set_defaults(func=cmd_init_home)
+
+    query = sub.add_parser("query", help="run SQL (DuckDB) over the warehouse tables")
+    query.add_argument("sql")
+    query.add_argument("--max-rows", type=int, default=50)
+    query.set_defaults(func=cmd_query)
+
+    db = sub.add_parser("db", help="signals database")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = db_sub.add_parser("upgrade", help="apply pending migrations (idempotent)")
+    upgrade.add_argument("--url", help="database URL (default: settings, SIGNAL_PIPELINE_SIGNALS_DB)")
+    upgrade.set_defaults(func=cmd_db_upgrade)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+__all__ = ["build_parser", "main"]

@@ -1,0 +1,1 @@
+"""Signal layer assets: realised performance of stored signals, analytics, expiration."""

@@ -1,0 +1,540 @@
+"""Technical indicators: a registry of small pure functions over OHLCV arrays.
+
+TA-Lib (https://ta-lib.org, the C library behind ``import talib``) is the engine; each
+entry names the TA-Lib function it calls. Every output is made scale-free so one model
+serves every symbol: price levels become the distance of the close to the level in
+percent of the close, ``100 * (close - level) / close``; price differences (MACD, APO,
+MOM, ATR, slopes) are divided by the close; volume levels are divided by an average
+volume. Oscillators already on a fixed scale (RSI, Stochastic, %R, CCI, ADX...) are
+kept as TA-Lib returns them.
+
+Each indicator declares its ``memory``: how many trailing bars of history make the
+value at the last bar equal (to ~1e-14 relative) to the value computed on the whole
+history. Finite-window indicators need their window; recursive ones (EMA, Wilder
+smoothing, KAMA, the Hilbert transform) need enough bars for the start-up state to
+decay below double precision. The online engine computes each indicator on exactly
+that trailing window, which is why online and batch values agree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+import numpy as np
+import talib
+
+# Decay target for recursive filters: start-up state shrinks below this factor.
+_DECAY_EPS = 1e-15
+# Hilbert-transform indicators (Ehlers) are non-linear recursive filters; measured on a
+# random walk, the start-up difference shrinks ~1000x per 100 bars: 1e-10 at 500 bars,
+# below 1e-13 at 650 (tested in test_indicators.py::test_memory_is_enough).
+_HT_MEMORY = 650
+
+
+class Ohlcv(NamedTuple):
+    """Contiguous float64 arrays of one symbol's bars of one timeframe, oldest first."""
+
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    def tail(self, n: int) -> Ohlcv:
+        """The last ``n`` bars (views, no copy)."""
+        return Ohlcv(*(a[-n:] for a in self))
+
+
+Compute = Callable[..., dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One registry entry: defaults, the compute function and its history needs."""
+
+    name: str
+    family: str  # trend | momentum | volatility | volume | cycle | statistic | price | pattern
+    defaults: Mapping[str, Any]
+    compute: Compute
+    memory: Callable[..., int]
+    source: str
+    description: str
+    validate: Callable[..., str | None] = field(default=lambda **_: None)
+
+
+def _fmt(value: Any) -> str:
+    """Parameter as it appears in a column name: 2.0 -> '2', 0.02 -> '0p02'."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).replace(".", "p").replace("-", "m")
+
+
+def stem(name: str, *params: Any) -> str:
+    """Column name without the timeframe suffix, e.g. ``stem('rsi', 14) == 'rsi_14'``."""
+    return "_".join([name, *(_fmt(p) for p in params)])
+
+
+def decay_bars(alpha: float, eps: float = _DECAY_EPS) -> int:
+    """Bars after which a recursive filter's start-up state weighs less than ``eps``."""
+    return math.ceil(math.log(eps) / math.log1p(-alpha))
+
+
+def _ema_mem(period: int, depth: int = 1) -> int:
+    # Chained EMAs: each stage adds its seed window; the polynomial factor of chained
+    # decay is covered by the extra ``depth`` decay lengths.
+    return depth * period + depth * decay_bars(2.0 / (period + 1))
+
+
+def _wilder_mem(period: int, extra: int = 0) -> int:
+    return 2 * period + extra + decay_bars(1.0 / period)
+
+
+def _dist(level: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """Distance of the close to a price level, percent of the close."""
+    return 100.0 * (close - level) / close
+
+
+def _per_close(diff: np.ndarray, close: np.ndarray) -> np.ndarray:
+    return 100.0 * diff / close
+
+
+def _ratio(num: np.ndarray, den: np.ndarray, when_zero: float) -> np.ndarray:
+    """num/den where den != 0, else ``when_zero``; NaN stays NaN (warm-up)."""
+    out = np.full_like(num, when_zero)
+    np.divide(num, den, out=out, where=den != 0)
+    out[np.isnan(num) | np.isnan(den)] = np.nan
+    return out
+
+
+REGISTRY: dict[str, Indicator] = {}
+
+
+def register(
+    name: str,
+    family: str,
+    defaults: Mapping[str, Any],
+    memory: Callable[..., int],
+    source: str,
+    description: str,
+    validate: Callable[..., str | None] | None = None,
+) -> Callable[[Compute], Compute]:
+    """Decorator adding a compute function to :data:`REGISTRY`."""
+
+    def wrap(fn: Compute) -> Compute:
+        REGISTRY[name] = Indicator(
+            name, family, dict(defaults), fn, memory, source, description,
+            validate or (lambda **_: None),
+        )  # fmt: skip
+        return fn
+
+    return wrap
+
+
+def _periods_ok(_min: int = 2, **params: Any) -> str | None:
+    for key, value in params.items():
+        if "period" in key or key in ("fast", "slow", "signal"):
+            if not isinstance(value, int) or isinstance(value, bool) or value < _min:
+                return f"{key} must be an integer >= {_min}, got {value!r}"
+    return None
+
+
+def _lags_ok(**params: Any) -> str | None:
+    return _periods_ok(1, **params)
+
+
+# ----------------------------------------------------------------------------- trend
+def _ma(name: str, fn: Callable[..., np.ndarray], mem: Callable[[int], int], desc: str) -> None:
+    @register(name, "trend", {"period": 20}, lambda period: mem(period),
+              f"TA-Lib {fn.__name__}", desc, _periods_ok)  # fmt: skip
+    def compute(b: Ohlcv, period: int) -> dict[str, np.ndarray]:
+        return {stem(name, period): _dist(fn(b.close, timeperiod=period), b.close)}
+
+
+_ma("sma", talib.SMA, lambda p: p, "simple moving average; % distance of close")
+_ma("ema", talib.EMA, _ema_mem, "exponential moving average (SMA seed); % distance of close")
+_ma("wma", talib.WMA, lambda p: p, "linearly weighted moving average; % distance of close")
+_ma("dema", talib.DEMA, lambda p: _ema_mem(p, 2), "double EMA (Mulloy 1994); % distance")
+_ma("tema", talib.TEMA, lambda p: _ema_mem(p, 3), "triple EMA (Mulloy 1994); % distance")
+_ma("trima", talib.TRIMA, lambda p: p, "triangular moving average; % distance of close")
+# KAMA's smoothing constant can fall to (2/31)^2: the slowest decay of the set.
+_ma("kama", talib.KAMA, lambda p: p + decay_bars((2.0 / 31.0) ** 2),
+    "Kaufman adaptive moving average; % distance of close")  # fmt: skip
+_ma("midpoint", talib.MIDPOINT, lambda p: p, "(highest close + lowest close)/2; % distance")
+_ma("linearreg", talib.LINEARREG, lambda p: p, "least-squares line end value; % distance")
+_ma("linearreg_intercept", talib.LINEARREG_INTERCEPT, lambda p: p,
+    "least-squares line intercept; % distance")  # fmt: skip
+_ma("tsf", talib.TSF, lambda p: p, "time series forecast (line extrapolated 1 bar); % distance")
+
+
+@register("t3", "trend", {"period": 5, "vfactor": 0.7}, lambda period, vfactor: _ema_mem(period, 6),
+          "TA-Lib T3 (Tillson 1998)", "six chained EMAs; % distance of close", _periods_ok)  # fmt: skip
+def _t3(b: Ohlcv, period: int, vfactor: float) -> dict[str, np.ndarray]:
+    return {stem("t3", period, vfactor): _dist(talib.T3(b.close, period, vfactor), b.close)}
+
+
+@register("mama", "trend", {"fastlimit": 0.5, "slowlimit": 0.05},
+          lambda fastlimit, slowlimit: 200 + decay_bars(slowlimit / 2),
+          "TA-Lib MAMA (Ehlers 2001)", "MESA adaptive MA and following AMA; % distance")  # fmt: skip
+def _mama(b: Ohlcv, fastlimit: float, slowlimit: float) -> dict[str, np.ndarray]:
+    mama, fama = talib.MAMA(b.close, fastlimit, slowlimit)
+    return {
+        stem("mama", fastlimit, slowlimit): _dist(mama, b.close),
+        stem("fama", fastlimit, slowlimit): _dist(fama, b.close),
+    }
+
+
+@register("bbands", "volatility", {"period": 20, "nbdev": 2.0}, lambda period, nbdev: period,
+          "TA-Lib BBANDS (Bollinger 2001)", "%B position in the bands and band width % of middle",
+          _periods_ok)  # fmt: skip
+def _bbands(b: Ohlcv, period: int, nbdev: float) -> dict[str, np.ndarray]:
+    upper, middle, lower = talib.BBANDS(b.close, period, nbdev, nbdev, 0)
+    width = upper - lower
+    return {
+        stem("bb_pctb", period, nbdev): _ratio(b.close - lower, width, 0.5),
+        stem("bb_width", period, nbdev): 100.0 * width / middle,
+    }
+
+
+@register("midprice", "trend", {"period": 14}, lambda period: period, "TA-Lib MIDPRICE",
+          "(highest high + lowest low)/2; % distance of close", _periods_ok)  # fmt: skip
+def _midprice(b: Ohlcv, period: int) -> dict[str, np.ndarray]:
+    return {stem("midprice", period): _dist(talib.MIDPRICE(b.high, b.low, period), b.close)}
+
+
+@register("sar", "trend", {"acceleration": 0.02, "maximum": 0.2},
+          lambda acceleration, maximum: 2000, "TA-Lib SAR (Wilder 1978)",
+          "parabolic stop-and-reverse; % distance of close")  # fmt: skip
+def _sar(b: Ohlcv, acceleration: float, maximum: float) -> dict[str, np.ndarray]:
+    return {stem("sar", acceleration, maximum): _dist(
+        talib.SAR(b.high, b.low, acceleration, maximum), b.close)}  # fmt: skip
+
+
+@register("ht_trendline", "cycle", {}, lambda: 400, "TA-Lib HT_TRENDLINE (Ehlers)",
+          "Hilbert transform instantaneous trendline; % distance of close")  # fmt: skip
+def _ht_trendline(b: Ohlcv) -> dict[str, np.ndarray]:
+    return {"ht_trendline": _dist(talib.HT_TRENDLINE(b.close), b.close)}
+
+
+@register("linearreg_slope", "trend", {"period": 14}, lambda period: period,
+          "TA-Lib LINEARREG_SLOPE", "least-squares slope per bar, % of close", _periods_ok)  # fmt: skip
+def _lr_slope(b: Ohlcv, period: int) -> dict[str, np.ndarray]:
+    return {stem("linearreg_slope", period): _per_close(
+        talib.LINEARREG_SLOPE(b.close, period), b.close)}  # fmt: skip
+
+
+# -------------------------------------------------------------------------- momentum
+@register("rsi", "momentum", {"period": 14, "overbought": 70.0, "oversold": 30.0},
+          lambda period, overbought, oversold: _wilder_mem(period),
+          "TA-Lib RSI (Wilder 1978)", "relative strength index 0..100, plus 0/1 zone flags",
+          _periods_ok)  # fmt: skip
+def _rsi(b: Ohlcv, period: int, overbought: float, oversold: float) -> dict[str, np.ndarray]:
+    rsi = talib.RSI(b.close, period)
+    warm = np.isnan(rsi)
+    over = np.where(warm, np.nan, (rsi >= overbought).astype(np.float64))
+    under = np.where(warm, np.nan, (rsi <= oversold).astype(np.float64))
+    return {
+        stem("rsi", period): rsi,
+        stem("rsi_ob", period, overbought): over,
+        stem("rsi_os", period, oversold): under,
+    }
+
+
+@register("macd", "momentum", {"fast": 12, "slow": 26, "signal": 9},
+          lambda fast, slow, signal: _ema_mem(slow, 2) + signal,
+          "TA-Lib MACD (Appel 1979)", "MACD line, signal and histogram, % of close",
+          lambda fast, slow, signal: _periods_ok(fast=fast, slow=slow, signal=signal)
+          or (None if fast < slow else f"fast ({fast}) must be < slow ({slow})"))  # fmt: skip
+def _macd(b: Ohlcv, fast: int, slow: int, signal: int) -> dict[str, np.ndarray]:
+    line, sig, hist = talib.MACD(b.close, fast, slow, signal)
+    return {
+        stem("macd", fast, slow, signal): _per_close(line, b.close),
+        stem("macd_signal", fast, slow, signal): _per_close(sig, b.close),
+        stem("macd_hist", fast, slow, signal): _per_close(hist, b.close),
+    }
+
+
+@register("stoch", "momentum", {"k_period": 14, "d_period": 3},
+          lambda k_period, d_period: k_period + 2 * d_period,
+          "TA-Lib STOCH (Lane)", "slow stochastic %K (smoothed d_period) and %D, 0..100",
+          _periods_ok)  # fmt: skip
+def _stoch(b: Ohlcv, k_period: int, d_period: int) -> dict[str, np.ndarray]:
+    k, d = talib.STOCH(b.high, b.low, b.close, k_period, d_period, 0, d_period, 0)
+    return {stem("stoch_k", k_period, d_period): k, stem("stoch_d", k_period, d_period): d}
+
+
+@register("stochf", "momentum", {"k_period": 5, "d_period": 3},
+          lambda k_period, d_period: k_period + d_period,
+          "TA-Lib STOCHF (Lane)", "fast stochastic %K and %D, 0..100", _periods_ok)  # fmt: skip
+def _stochf(b: Ohlcv, k_period: int, d_period: int) -> dict[str, np.ndarray]:
+    k, d = talib.STOCHF(b.high, b.low, b.close, k_period, d_period, 0)
+    return {stem("stochf_k", k_period, d_period): k, stem("stochf_d", k_period, d_period): d}
+
+
+@register("stochrsi", "momentum", {"period": 14, "k_period": 5, "d_period": 3},
+          lambda period, k_period, d_period: _wilder_mem(period) + k_period + d_period,
+          "TA-Lib STOCHRSI (Chande & Kroll 1994)", "stochastic of RSI, %K and %D, 0..100",
+          _periods_ok)  # fmt: skip
+def _stochrsi(b: Ohlcv, period: int, k_period: int, d_period: int) -> dict[str, np.ndarray]:
+    k, d = talib.STOCHRSI(b.close, period, k_period, d_period, 0)
+    return {stem("stochrsi_k", period, k_period, d_period): k,
+            stem("stochrsi_d", period, k_period, d_period): d}  # fmt: skip
+
+
+def _hlc(name: str, fn: Callable[..., np.ndarray], family: str, mem: Callable[[int], int],
+         default: int, desc: str) -> None:  # fmt: skip
+    @register(name, family, {"period": default}, lambda period: mem(period),
+              f"TA-Lib {fn.__name__}", desc, _periods_ok)  # fmt: skip
+    def compute(b: Ohlcv, period: int) -> dict[str, np.ndarray]:
+        return {stem(name, period): fn(b.high, b.low, b.close, period)}
+
+
+_hlc("willr", talib.WILLR, "momentum", lambda p: p, 14, "Williams %R, -100..0")
+_hlc("cci", talib.CCI, "momentum", lambda p: p, 20, "commodity channel index (Lambert 1980)")
+_hlc("adx", talib.ADX, "trend", lambda p: _wilder_mem(p, p), 14, "average directional index")
+_hlc("adxr", talib.ADXR, "trend", lambda p: _wilder_mem(p, 2 * p), 14, "ADX rating")
+_hlc("dx", talib.DX, "trend", _wilder_mem, 14, "directional movement index")
+_hlc("plus_di", talib.PLUS_DI, "trend", _wilder_mem, 14, "plus directional indicator")
+_hlc("minus_di", talib.MINUS_DI, "trend", _wilder_mem, 14, "minus directional indicator")
+_hlc("atr", talib.NATR, "volatility", _wilder_mem, 14, "average true range, % of close (NATR)")
+
+
+@register("aroon", "trend", {"period": 14}, lambda period: period + 1, "TA-Lib AROON (Chande)",
+          "Aroon up and down, 0..100", _periods_ok)  # fmt: skip
+def _aroon(b: Ohlcv, period: int) -> dict[str, np.ndarray]:
+    down, up = talib.AROON(b.high, b.low, period)
+    return {stem("aroon_up", period): up, stem("aroon_down", period): down}
+
+
+@register("aroonosc", "trend", {"period": 14}, lambda period: period + 1,
+          "TA-Lib AROONOSC (Chande)", "Aroon up minus down, -100..100", _periods_ok)  # fmt: skip
+def _aroonosc(b: Ohlcv, period: int) -> dict[str, np.ndarray]:
+    return {stem("aroonosc", period): talib.AROONOSC(b.high, b.low, period)}
+
+
+@register("apo", "momentum", {"fast": 12, "slow": 26}, lambda fast, slow: slow,
+          "TA-Lib APO (SMA type)", "absolute price oscillator, % of close", _periods_ok)  # fmt: skip
+def _apo(b: Ohlcv, fast: int, slow: int) -> dict[str, np.ndarray]:
+    return {stem("apo", fast, slow): _per_close(talib.APO(b.close, fast, slow, 0), b.close)}
+
+
+@register("ppo", "momentum", {"fast": 12, "slow": 26}, lambda fast, slow: slow,
+          "TA-Lib PPO (SMA type)", "percentage price oscillator", _periods_ok)  # fmt: skip
+def _ppo(b: Ohlcv, fast: int, slow: int) -> dict[str, np.ndarray]:
+    return {stem("ppo", fast, slow): talib.PPO(b.close, fast, slow, 0)}
+
+
+def _close_only(name: str, fn: Callable[..., np.ndarray], family: str, mem: Callable[[int], int],
+                default: int, desc: str, scale: bool = False, min_period: int = 2) -> None:  # fmt: skip
+    @register(name, family, {"period": default}, lambda period: mem(period),
+              f"TA-Lib {fn.__name__}", desc, _lags_ok if min_period == 1 else _periods_ok)  # fmt: skip
+    def compute(b: Ohlcv, period: int) -> dict[str, np.ndarray]:
+        out = fn(b.close, period)
+        return {stem(name, period): _per_close(out, b.close) if scale else out}
+
+
+_close_only("mom", talib.MOM, "momentum", lambda p: p + 1, 10, "momentum, % of close", True, 1)
+_close_only("roc", talib.ROC, "momentum", lambda p: p + 1, 10, "rate of change, percent", min_period=1)
+_close_only("cmo", talib.CMO, "momentum", _wilder_mem, 14, "Chande momentum oscillator")
+_close_only("trix", talib.TRIX, "momentum", lambda p: _ema_mem(p, 3) + 1, 15,
+            "1-bar rate of change of a triple EMA, percent")  # fmt: skip
+_close_only("stddev", talib.STDDEV, "volatility", lambda p: p, 20,
+            "standard deviation of close, % of close", True)  # fmt: skip
+
+
+@register("mfi", "volume", {"period": 14}, lambda period: period + 1,
+          "TA-Lib MFI (Quong & Soudack)", "money flow index, 0..100", _periods_ok)  # fmt: skip
+def _mfi(b: Ohlcv, period: int) -> dict[str, np.ndarray]:
+    return {stem("mfi", period): talib.MFI(b.high, b.low, b.close, b.volume, period)}
+
+
+@register("bop", "momentum", {}, lambda: 1, "TA-Lib BOP", "balance of power (close-open)/(high-low)")
+def _bop(b: Ohlcv) -> dict[str, np.ndarray]:
+    return {"bop": talib.BOP(b.open, b.high, b.low, b.close)}
+
+
+@register("ultosc", "momentum", {"period1": 7, "period2": 14, "period3": 28},
+          lambda period1, period2, period3: max(period1, period2, period3) + 1,
+          "TA-Lib ULTOSC (Williams 1985)", "ultimate oscillator, 0..100", _periods_ok)  # fmt: skip
+def _ultosc(b: Ohlcv, period1: int, period2: int, period3: int) -> dict[str, np.ndarray]:
+    return {stem("ultosc", period1, period2, period3):
+            talib.ULTOSC(b.high, b.low, b.close, period1, period2, period3)}  # fmt: skip
+
+
+# ------------------------------------------------------------------------ volatility
+@register("trange", "volatility", {}, lambda: 2, "TA-Lib TRANGE (Wilder)", "true range, % of close")
+def _trange(b: Ohlcv) -> dict[str, np.ndarray]:
+    return {"trange": _per_close(talib.TRANGE(b.high, b.low, b.close), b.close)}
+
+
+@register("realized_vol", "volatility", {"period": 20}, lambda period: period + 1,
+          "TA-Lib STDDEV of 1-bar log returns",
+          "population std of 100*ln(c_t/c_{t-1}) over the window", _periods_ok)  # fmt: skip
+def _realized_vol(b: Ohlcv, period: int) -> dict[str, np.ndarray]:
+    ret = np.empty_like(b.close)
+    ret[0] = np.nan
+    ret[1:] = 100.0 * np.diff(np.log(b.close))
+    return {stem("realized_vol", period): talib.STDDEV(ret, period, 1.0)}
+
+
+# ---------------------------------------------------------------------------- volume
+@register("obv", "volume", {"period": 20}, lambda period: period + 1, "TA-Lib OBV (Granville)",
+          "change of on-balance volume over the window / volume in the window, -1..1",
+          _periods_ok)  # fmt: skip
+def _obv(b: Ohlcv, period: int) -> dict[str, np.ndarray]:
+    # OBV is a running total from an arbitrary start; only its change is meaningful.
+    obv = talib.OBV(b.close, b.volume)
+    change = np.full_like(obv, np.nan)
+    change[period:] = obv[period:] - obv[:-period]
+    vol = talib.SUM(b.volume, period)
+    return {stem("obv", period): _ratio(change, vol, 0.0)}
+
+
+@register("ad", "volume", {"period": 20}, lambda period: period + 1,
+          "TA-Lib AD (Chaikin accumulation/distribution)",
+          "change of the A/D line over the window / volume in the window, -1..1",
+          _periods_ok)  # fmt: skip
+def _ad(b: Ohlcv, period: int) -> dict[str, np.ndarray]:
+    ad = talib.AD(b.high, b.low, b.close, b.volume)
+    change = np.full_like(ad, np.nan)
+    change[period:] = ad[period:] - ad[:-period]
+    vol = talib.SUM(b.volume, period)
+    return {stem("ad", period): _ratio(change, vol, 0.0)}
+
+
+@register("adosc", "volume", {"fast": 3, "slow": 10}, lambda fast, slow: _ema_mem(slow),
+          "TA-Lib ADOSC (Chaikin oscillator)", "Chaikin oscillator / mean volume of slow window",
+          _periods_ok)  # fmt: skip
+def _adosc(b: Ohlcv, fast: int, slow: int) -> dict[str, np.ndarray]:
+    osc = talib.ADOSC(b.high, b.low, b.close, b.volume, fast, slow)
+    return {stem("adosc", fast, slow): _ratio(osc, talib.SMA(b.volume, slow), 0.0)}
+
+
+@register("volume_ratio", "volume", {"period": 20}, lambda period: period,
+          "TA-Lib SMA of volume", "volume / its simple moving average (1 when all zero)",
+          _periods_ok)  # fmt: skip
+def _volume_ratio(b: Ohlcv, period: int) -> dict[str, np.ndarray]:
+    return {stem("volume_ratio", period): _ratio(b.volume, talib.SMA(b.volume, period), 1.0)}
+
+
+@register("correl", "statistic", {"period": 20}, lambda period: period,
+          "TA-Lib CORREL", "Pearson correlation of close and volume over the window",
+          _periods_ok)  # fmt: skip
+def _correl(b: Ohlcv, period: int) -> dict[str, np.ndarray]:
+    out = talib.CORREL(b.close, b.volume, period)
+    # Constant volume or price makes the correlation undefined; TA-Lib gives +-inf/NaN.
+    out[~np.isfinite(out) & ~np.isnan(out)] = 0.0
+    return {stem("correl", period): out}
+
+
+# ----------------------------------------------------------------------------- cycle
+@register("ht_dcperiod", "cycle", {}, lambda: _HT_MEMORY, "TA-Lib HT_DCPERIOD (Ehlers)",
+          "Hilbert transform dominant cycle period, bars")  # fmt: skip
+def _ht_dcperiod(b: Ohlcv) -> dict[str, np.ndarray]:
+    return {"ht_dcperiod": talib.HT_DCPERIOD(b.close)}
+
+
+@register("ht_dcphase", "cycle", {}, lambda: _HT_MEMORY, "TA-Lib HT_DCPHASE (Ehlers)",
+          "Hilbert transform dominant cycle phase, degrees")  # fmt: skip
+def _ht_dcphase(b: Ohlcv) -> dict[str, np.ndarray]:
+    return {"ht_dcphase": talib.HT_DCPHASE(b.close)}
+
+
+@register("ht_phasor", "cycle", {}, lambda: _HT_MEMORY, "TA-Lib HT_PHASOR (Ehlers)",
+          "Hilbert transform in-phase and quadrature components, % of close")  # fmt: skip
+def _ht_phasor(b: Ohlcv) -> dict[str, np.ndarray]:
+    inphase, quadrature = talib.HT_PHASOR(b.close)
+    return {"ht_inphase": _per_close(inphase, b.close),
+            "ht_quadrature": _per_close(quadrature, b.close)}  # fmt: skip
+
+
+@register("ht_sine", "cycle", {}, lambda: _HT_MEMORY, "TA-Lib HT_SINE (Ehlers)",
+          "Hilbert transform sine wave and lead sine")  # fmt: skip
+def _ht_sine(b: Ohlcv) -> dict[str, np.ndarray]:
+    sine, lead = talib.HT_SINE(b.close)
+    return {"ht_sine": sine, "ht_leadsine": lead}
+
+
+@register("ht_trendmode", "cycle", {}, lambda: _HT_MEMORY, "TA-Lib HT_TRENDMODE (Ehlers)",
+          "1 in a trend, 0 in a cycle")  # fmt: skip
+def _ht_trendmode(b: Ohlcv) -> dict[str, np.ndarray]:
+    out = talib.HT_TRENDMODE(b.close).astype(np.float64)
+    out[:63] = np.nan  # TA-Lib fills its integer warm-up with 0, not a missing value
+    return {"ht_trendmode": out}
+
+
+# ------------------------------------------------------------------- price transform
+def _price(name: str, fn: Callable[..., np.ndarray], args: str, desc: str) -> None:
+    @register(name, "price", {}, lambda: 1, f"TA-Lib {fn.__name__}", desc)
+    def compute(b: Ohlcv) -> dict[str, np.ndarray]:
+        inputs = {"o": b.open, "h": b.high, "l": b.low, "c": b.close}
+        return {name: _dist(fn(*(inputs[k] for k in args)), b.close)}
+
+
+_price("avgprice", talib.AVGPRICE, "ohlc", "(o+h+l+c)/4; % distance of close")
+_price("medprice", talib.MEDPRICE, "hl", "(h+l)/2; % distance of close")
+_price("typprice", talib.TYPPRICE, "hlc", "(h+l+c)/3; % distance of close")
+_price("wclprice", talib.WCLPRICE, "hlc", "(h+l+2c)/4; % distance of close")
+
+
+# --------------------------------------------------------------- candlestick patterns
+def _candle(name: str, fn: Callable[..., np.ndarray], desc: str) -> None:
+    lookback = _lookback_of(fn)
+
+    @register(name, "pattern", {}, lambda: lookback + 1, f"TA-Lib {fn.__name__}",
+              f"{desc}: +1 bullish, -1 bearish, 0 none")  # fmt: skip
+    def compute(b: Ohlcv) -> dict[str, np.ndarray]:
+        out = fn(b.open, b.high, b.low, b.close).astype(np.float64) / 100.0
+        out[:lookback] = np.nan  # TA-Lib reports its warm-up as 0 ("no pattern")
+        return {name: out}
+
+
+def _lookback_of(fn: Callable[..., np.ndarray]) -> int:
+    from talib import abstract
+
+    return int(abstract.Function(fn.__name__).lookback)
+
+
+_candle("cdl_doji", talib.CDLDOJI, "doji")
+_candle("cdl_engulfing", talib.CDLENGULFING, "engulfing")
+_candle("cdl_hammer", talib.CDLHAMMER, "hammer")
+_candle("cdl_shootingstar", talib.CDLSHOOTINGSTAR, "shooting star")
+_candle("cdl_harami", talib.CDLHARAMI, "harami")
+
+
+# ----------------------------------------------------------------------- public API
+def compute_indicator(name: str, bars: Ohlcv, params: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Columns (without timeframe suffix) of one indicator over ``bars``."""
+    return REGISTRY[name].compute(bars, **params)
+
+
+def _reference_walk(n: int) -> Ohlcv:
+    rng = np.random.default_rng(12345)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
+    open_ = np.concatenate([[100.0], close[:-1]])
+    spread = np.abs(rng.normal(0, 0.001, n)) * close
+    high = np.maximum(open_, close) + spread
+    low = np.minimum(open_, close) - spread
+    volume = rng.integers(1_000, 50_000, n).astype(np.float64)
+    return Ohlcv(open_, high, low, close, volume)
+
+
+@lru_cache(maxsize=4096)
+def _warmup_cached(name: str, params: tuple[tuple[str, Any], ...]) -> tuple[tuple[str, int], ...]:
+    kwargs = dict(params)
+    n = max(REGISTRY[name].memory(**kwargs), 400) + 50
+    cols = compute_indicator(name, _reference_walk(n), kwargs)
+    return tuple((col, int(np.argmax(~np.isnan(values)))) for col, values in cols.items())
+
+
+def warmup_bars(name: str, params: Mapping[str, Any]) -> dict[str, int]:
+    """Leading bars that are NaN for each output column (TA-Lib's lookback)."""
+    return dict(_warmup_cached(name, tuple(sorted(params.items()))))
+
+
+def output_columns(name: str, params: Mapping[str, Any]) -> list[str]:
+    """Output column stems of one indicator, in output order."""
+    return list(warmup_bars(name, params))

@@ -1,0 +1,335 @@
+"""Market-microstructure features of one symbol's bars: spreads, order flow, VWAP, liquidity.
+
+:func:`microstructure_features` is the entry point; every estimator is also a pure function
+of numpy arrays so it can be tested on a hand-computed case. All features are causal: the
+value at row ``i`` uses rows ``<= i`` only, so appending bars never changes an earlier row.
+Rolling windows are counted in bars of whatever timeframe is passed in. Volume profile and
+price levels (support/resistance, breakouts) live in :mod:`.price_levels`.
+
+Formulas and sources (see ``docs/options-and-microstructure.md`` for the full list):
+
+- Corwin & Schultz (2012), "A Simple Way to Estimate Bid-Ask Spreads from Daily High and
+  Low Prices", *Journal of Finance* 67(2), eqs. (14), (18), (19), with the paper's
+  overnight-gap adjustment and negative two-bar estimates set to zero.
+- Roll (1984), "A Simple Implicit Measure of the Effective Bid-Ask Spread in an Efficient
+  Market", *Journal of Finance* 39(4): ``spread = 2·sqrt(−cov(r_t, r_{t−1}))``, zero
+  when the serial covariance is positive.
+- Amihud (2002), "Illiquidity and stock returns", *Journal of Financial Markets* 5(1):
+  mean of ``|r_t| / (close_t · volume_t)``.
+- Tick rule (Lee & Ready 1991, §II): a trade above the previous price is a buy, below a
+  sell, unchanged takes the previous classification.
+- Bar-based buy volume: ``volume · (close − low) / (high − low)`` (the close-location
+  split used for bar data, e.g. Easley, López de Prado & O'Hara's bulk classification
+  idea in its simplest range form); half-half when ``high == low``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from signal_pipeline.features.price_levels import support_resistance, volume_profile
+
+FloatArray = NDArray[np.float64]
+
+DEFAULT_MICROSTRUCTURE_PARAMS: dict[str, Any] = {
+    "spread_window": 20,  # bars per Corwin–Schultz / Roll estimate
+    "flow_window": 20,  # bars of order flow summed
+    "volume_lookback": 100,  # bars of "normal" volume that buy/sell pressure is relative to
+    "vwap_window": 20,  # bars of the rolling VWAP
+    "profile_window": 120,  # bars in the rolling volume profile
+    "profile_bins": 20,  # price bins of the volume profile
+    "level_window": 60,  # bars whose extremes are support / resistance
+    "amihud_window": 20,  # bars averaged in Amihud illiquidity
+    "quote_max_age": "5min",  # older quotes are stale: the spread falls back to Corwin–Schultz
+    "session_tz": "America/New_York",  # the session (trading day) that anchors the session VWAP
+}
+
+
+class MicrostructureInputError(ValueError):
+    """Bars or quotes handed to :func:`microstructure_features` break a precondition."""
+
+
+def _rolling_sum(values: FloatArray, window: int) -> FloatArray:
+    """Sum over the last ``window`` rows; NaN until the window is full or if it holds a NaN."""
+    return pd.Series(values).rolling(window, min_periods=window).sum().to_numpy()
+
+
+def _rolling_mean(values: FloatArray, window: int) -> FloatArray:
+    return pd.Series(values).rolling(window, min_periods=window).mean().to_numpy()
+
+
+def corwin_schultz_spread(
+    high: FloatArray, low: FloatArray, close: FloatArray, window: int
+) -> FloatArray:
+    """Corwin–Schultz (2012) relative spread, averaged over the last ``window`` bar pairs.
+
+    For the pair of bars (t−1, t), after shifting bar t's high and low by any gap that opens
+    between bar t−1's close and bar t's range (the paper's overnight adjustment)::
+
+        β = ln(H_{t−1}/L_{t−1})² + ln(H_t/L_t)²
+        γ = ln(max(H_{t−1}, H_t) / min(L_{t−1}, L_t))²
+        α = (√(2β) − √β)/(3 − 2√2) − √(γ/(3 − 2√2))
+        S = 2(e^α − 1)/(1 + e^α), floored at 0
+
+    The value at row t is the mean of the ``window`` pair estimates ending at t (warm-up:
+    ``window + 1`` bars). Result is a fraction of price (0.001 = 10 bp).
+    """
+    prev_close = np.roll(close, 1)
+    # Gap adjustment: a bar whose whole range lies above (below) the previous close is moved
+    # down (up) by the gap, so a price jump between bars is not read as spread.
+    up_gap = np.maximum(low - prev_close, 0.0)
+    down_gap = np.maximum(prev_close - high, 0.0)
+    shift = up_gap - down_gap
+    adj_high = high - shift
+    adj_low = low - shift
+    prev_high = np.roll(high, 1)
+    prev_low = np.roll(low, 1)
+    beta = np.log(prev_high / prev_low) ** 2 + np.log(adj_high / adj_low) ** 2
+    gamma = np.log(np.maximum(prev_high, adj_high) / np.minimum(prev_low, adj_low)) ** 2
+    denom = 3.0 - 2.0 * np.sqrt(2.0)
+    alpha = (np.sqrt(2.0 * beta) - np.sqrt(beta)) / denom - np.sqrt(gamma / denom)
+    pair = np.maximum(2.0 * (np.exp(alpha) - 1.0) / (1.0 + np.exp(alpha)), 0.0)
+    pair[:1] = np.nan  # the first bar has no predecessor
+    return _rolling_mean(pair, window)
+
+
+def roll_spread(close: FloatArray, window: int) -> FloatArray:
+    """Roll (1984) relative spread ``2·√(−cov(r_t, r_{t−1}))`` from log returns.
+
+    ``cov`` is the sample covariance (ddof = 1) of the last ``window`` pairs of consecutive
+    log returns; a non-negative covariance (no bid-ask bounce visible) gives 0. Warm-up:
+    ``window + 2`` bars.
+    """
+    ret = np.full(close.shape, np.nan)
+    ret[1:] = np.diff(np.log(close))
+    lagged = np.full(close.shape, np.nan)
+    lagged[1:] = ret[:-1]
+    cov = pd.Series(ret).rolling(window, min_periods=window).cov(pd.Series(lagged)).to_numpy()
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isnan(cov), np.nan, 2.0 * np.sqrt(np.maximum(-cov, 0.0)))
+
+
+def bar_buy_volume(
+    high: FloatArray, low: FloatArray, close: FloatArray, volume: FloatArray
+) -> FloatArray:
+    """Volume attributed to buyers: ``volume · (close − low)/(high − low)`` (½ if flat)."""
+    span = high - low
+    with np.errstate(invalid="ignore", divide="ignore"):
+        location = np.where(span > 0, (close - low) / span, 0.5)
+    return volume * location
+
+
+def tick_rule_signs(close: FloatArray) -> FloatArray:
+    """+1 (buy) / −1 (sell) per bar from the tick rule; zero changes carry the last sign,
+    and bars before the first price change are 0 (unclassified)."""
+    change = np.zeros(close.shape)
+    change[1:] = np.sign(np.diff(close))
+    signs = pd.Series(np.where(change != 0, change, np.nan)).ffill().fillna(0.0)
+    return signs.to_numpy()
+
+
+def session_vwap(
+    session: NDArray[Any], price: FloatArray, volume: FloatArray
+) -> FloatArray:
+    """VWAP anchored at each session's first bar: cumulative Σ price·volume / Σ volume
+    within the session (``session`` labels the bars' sessions, e.g. their local dates).
+    Before any volume trades in a session it is the bar's own price."""
+    frame = pd.DataFrame({"s": session, "pv": price * volume, "v": volume})
+    grouped = frame.groupby("s", sort=False)
+    cum_pv = grouped["pv"].cumsum().to_numpy()
+    cum_v = grouped["v"].cumsum().to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cum_v > 0, cum_pv / cum_v, price)
+
+
+def amihud_illiquidity(close: FloatArray, volume: FloatArray, window: int) -> FloatArray:
+    """Amihud (2002) illiquidity: mean over the last ``window`` bars of ``|r_t| / (close_t ·
+    volume_t)``, scaled by 1e6 (absolute return per million of traded value). Bars with no
+    volume have no ratio and are left out of the mean; NaN if none in the window traded.
+    Warm-up: ``window + 1`` bars."""
+    ret = np.full(close.shape, np.nan)
+    ret[1:] = np.abs(np.diff(np.log(close)))
+    dollar_volume = close * volume
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(dollar_volume > 0, ret / dollar_volume * 1e6, np.nan)
+    ratio[:1] = np.nan
+    started = np.zeros(close.shape)
+    started[1:] = 1.0  # rows with a return, traded or not: the window must be full of them
+    filled = _rolling_sum(np.nan_to_num(ratio), window)
+    counted = _rolling_sum((~np.isnan(ratio)).astype(float), window)
+    full = _rolling_sum(started, window) == window
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(full & (counted > 0), filled / counted, np.nan)
+
+
+def _quoted_spread(
+    ts: pd.Series, quotes: pd.DataFrame, max_age: pd.Timedelta
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Latest quote at or before each bar close (no older than ``max_age``): absolute
+    spread, relative spread (to the mid) and size imbalance (bid − ask)/(bid + ask)."""
+    missing = [c for c in ("ts", "bid", "ask", "bid_size", "ask_size") if c not in quotes.columns]
+    if missing:
+        raise MicrostructureInputError(
+            f"quotes lack columns {missing}: pass quotes in the quote contract "
+            "(symbol, ts, bid, ask, bid_size, ask_size)"
+        )
+    q = quotes[["ts", "bid", "ask", "bid_size", "ask_size"]].sort_values("ts", kind="stable")
+    left = pd.DataFrame({"ts": ts.to_numpy()})
+    joined = pd.merge_asof(
+        left, q, on="ts", direction="backward", tolerance=max_age, allow_exact_matches=True
+    )
+    bid = joined["bid"].to_numpy(dtype=float)
+    ask = joined["ask"].to_numpy(dtype=float)
+    size = joined["bid_size"].to_numpy(dtype=float) + joined["ask_size"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        imbalance = np.where(
+            size > 0, (joined["bid_size"].to_numpy(float) - joined["ask_size"].to_numpy(float)) / size, 0.0
+        )
+        imbalance = np.where(np.isnan(bid), np.nan, imbalance)
+        return ask - bid, (ask - bid) / (0.5 * (ask + bid)), imbalance
+
+
+def _check_bars(bars: pd.DataFrame) -> None:
+    needed = ["ts", "high", "low", "close", "volume"]
+    missing = [c for c in needed if c not in bars.columns]
+    if missing:
+        raise MicrostructureInputError(
+            f"bars lack columns {missing}: pass bars in the bar contract "
+            "(symbol, ts, open, high, low, close, volume)"
+        )
+    if "symbol" in bars.columns and bars["symbol"].nunique() > 1:
+        raise MicrostructureInputError(
+            f"bars hold {bars['symbol'].nunique()} symbols: call microstructure_features "
+            "once per symbol (e.g. inside a groupby)"
+        )
+    ts = bars["ts"]
+    if len(ts) > 1 and not ts.is_monotonic_increasing:
+        raise MicrostructureInputError(
+            "bars are not sorted by ts: sort them (bars.sort_values('ts')) before computing "
+            "causal features"
+        )
+
+
+def microstructure_features(
+    bars: pd.DataFrame,
+    quotes: pd.DataFrame | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Microstructure features of ONE symbol's bars of ONE timeframe (sorted by ``ts``).
+
+    Returns a float64 frame on ``bars.index``. Column names (defaults in brackets; ``w`` etc.
+    come from ``params``, see :data:`DEFAULT_MICROSTRUCTURE_PARAMS`):
+
+    - ``spread_abs``, ``spread_rel``: quoted spread (ask − bid, and over the mid) from the
+      latest quote at the bar close when ``quotes`` (or bar ``bid``/``ask`` columns) are
+      given and fresh; otherwise the Corwin–Schultz estimate (``spread_abs`` = rel × close).
+    - ``quote_imbalance``: (bid_size − ask_size)/(bid_size + ask_size); only with ``quotes``.
+    - ``cs_spread_{spread_window}`` [20], ``roll_spread_{spread_window}``: estimators from bars.
+    - ``buy_pressure_{flow_window}_{volume_lookback}`` [20_100], ``sell_pressure_…``: mean
+      bar-based buy (sell) volume over the flow window divided by the mean total volume over
+      ``volume_lookback`` bars (0.5 each = normal volume, evenly split).
+    - ``order_imbalance_{flow_window}``: (buy − sell)/total volume from the bar split, [−1, 1].
+    - ``tick_imbalance_{flow_window}``: Σ tick-rule sign · volume / Σ volume, [−1, 1].
+    - ``vwap_dev_session``: close / session-anchored VWAP − 1; ``vwap_dev_{vwap_window}``:
+      close / rolling VWAP − 1 (bar ``vwap`` column as each bar's price when present, else
+      the typical price (H+L+C)/3).
+    - ``vp_poc_dist_{profile_window}_{profile_bins}`` [120_20],
+      ``vp_concentration_{profile_window}_{profile_bins}``: see :func:`volume_profile`.
+    - ``support_dist_{level_window}`` [60], ``resistance_dist_{level_window}``,
+      ``breakout_up_{level_window}``, ``breakout_down_{level_window}``: see
+      :func:`support_resistance`.
+    - ``amihud_{amihud_window}`` [20]: see :func:`amihud_illiquidity`.
+    """
+    p = {**DEFAULT_MICROSTRUCTURE_PARAMS, **(params or {})}
+    unknown = sorted(set(p) - set(DEFAULT_MICROSTRUCTURE_PARAMS))
+    if unknown:
+        raise MicrostructureInputError(
+            f"unknown microstructure params {unknown}: known ones are "
+            f"{sorted(DEFAULT_MICROSTRUCTURE_PARAMS)}"
+        )
+    _check_bars(bars)
+    high = bars["high"].to_numpy(dtype=np.float64)
+    low = bars["low"].to_numpy(dtype=np.float64)
+    close = bars["close"].to_numpy(dtype=np.float64)
+    volume = bars["volume"].to_numpy(dtype=np.float64)
+    has_vwap = "vwap" in bars.columns
+    price = bars["vwap"].to_numpy(dtype=np.float64) if has_vwap else (high + low + close) / 3.0
+
+    sw, fw, lw = int(p["spread_window"]), int(p["flow_window"]), int(p["volume_lookback"])
+    out: dict[str, FloatArray] = {}
+    cs = corwin_schultz_spread(high, low, close, sw)
+    abs_spread, rel_spread = cs * close, cs.copy()
+    if quotes is not None or {"bid", "ask"} <= set(bars.columns):
+        if quotes is not None:
+            q_abs, q_rel, imbalance = _quoted_spread(bars["ts"], quotes, pd.Timedelta(p["quote_max_age"]))
+            out["quote_imbalance"] = imbalance
+        else:
+            bid = bars["bid"].to_numpy(dtype=np.float64)
+            ask = bars["ask"].to_numpy(dtype=np.float64)
+            q_abs, q_rel = ask - bid, (ask - bid) / (0.5 * (ask + bid))
+        quoted = np.isfinite(q_rel)
+        abs_spread = np.where(quoted, q_abs, abs_spread)
+        rel_spread = np.where(quoted, q_rel, rel_spread)
+    out["spread_abs"] = abs_spread
+    out["spread_rel"] = rel_spread
+    out[f"cs_spread_{sw}"] = cs
+    out[f"roll_spread_{sw}"] = roll_spread(close, sw)
+
+    buy = bar_buy_volume(high, low, close, volume)
+    sell = volume - buy
+    normal_volume = _rolling_mean(volume, lw)
+    buy_sum, sell_sum, vol_sum = (_rolling_sum(x, fw) for x in (buy, sell, volume))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[f"buy_pressure_{fw}_{lw}"] = np.where(normal_volume > 0, buy_sum / fw / normal_volume, np.nan)
+        out[f"sell_pressure_{fw}_{lw}"] = np.where(normal_volume > 0, sell_sum / fw / normal_volume, np.nan)
+        out[f"order_imbalance_{fw}"] = np.where(vol_sum > 0, (buy_sum - sell_sum) / vol_sum, 0.0)
+        signed = _rolling_sum(tick_rule_signs(close) * volume, fw)
+        out[f"tick_imbalance_{fw}"] = np.where(vol_sum > 0, signed / vol_sum, 0.0)
+    out[f"order_imbalance_{fw}"][np.isnan(vol_sum)] = np.nan
+    out[f"tick_imbalance_{fw}"][np.isnan(vol_sum)] = np.nan
+
+    session = bars["ts"].dt.tz_convert(p["session_tz"]).dt.date.to_numpy()
+    out["vwap_dev_session"] = close / session_vwap(session, price, volume) - 1.0
+    vw = int(p["vwap_window"])
+    pv_sum, v_sum = _rolling_sum(price * volume, vw), _rolling_sum(volume, vw)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rolling_vwap = np.where(v_sum > 0, pv_sum / v_sum, _rolling_mean(price, vw))
+    out[f"vwap_dev_{vw}"] = close / rolling_vwap - 1.0
+
+    pw, bins = int(p["profile_window"]), int(p["profile_bins"])
+    poc, concentration = volume_profile(price, volume, pw, bins)
+    out[f"vp_poc_dist_{pw}_{bins}"] = close / poc - 1.0
+    out[f"vp_concentration_{pw}_{bins}"] = concentration
+
+    level = int(p["level_window"])
+    levels = support_resistance(high, low, close, level)
+    out[f"support_dist_{level}"] = levels.support_dist
+    out[f"resistance_dist_{level}"] = levels.resistance_dist
+    out[f"breakout_up_{level}"] = levels.breakout_up
+    out[f"breakout_down_{level}"] = levels.breakout_down
+
+    aw = int(p["amihud_window"])
+    out[f"amihud_{aw}"] = amihud_illiquidity(close, volume, aw)
+    return pd.DataFrame({k: np.asarray(v, dtype=np.float64) for k, v in out.items()}, index=bars.index)
+
+
+def microstructure_warmup(params: Mapping[str, Any] | None = None) -> int:
+    """Bars of history after which every rolling feature's last row equals the full-history
+    value (the online engine keeps at least this many bars). Two exceptions, documented: the
+    session VWAP needs the bars since the session opened, and the tick rule needs one price
+    change before the flow window (a run of unchanged closes carries the older sign)."""
+    p = {**DEFAULT_MICROSTRUCTURE_PARAMS, **(params or {})}
+    return max(
+        int(p["spread_window"]) + 2,
+        int(p["flow_window"]) + 1,
+        int(p["volume_lookback"]),
+        int(p["vwap_window"]),
+        int(p["profile_window"]),
+        int(p["level_window"]) + 1,
+        int(p["amihud_window"]) + 1,
+    )

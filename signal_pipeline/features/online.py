@@ -1,0 +1,413 @@
+"""Real-time features: one 1-minute bar in, the symbol's full latest feature row out.
+
+Per symbol the engine keeps one buffer of bars per timeframe, each as long as the
+longest ``memory`` of that timeframe's features (see :mod:`.indicators`): computing an
+indicator on its trailing ``memory`` bars gives the batch value to ~1e-14, so the
+online row equals :func:`compute_features`'s row for the same bar. Higher timeframes
+are aggregated bar by bar and their features recomputed only when their bar closes;
+between closes the cached row is reused (the as-of join of the batch table). The
+1-minute set is recomputed on every bar, each indicator on its own trailing window.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from signal_pipeline.features.indicators import Ohlcv, compute_indicator
+from signal_pipeline.features.pipeline import (
+    OPTIONS_SUFFIX,
+    _optional_module,
+    check_bar_values,
+    resolve_spec,
+)
+from signal_pipeline.features.spec import FeatureDef, FeatureSpec
+from signal_pipeline.features.timeframes import (
+    SESSION_MINUTES,
+    SESSION_TZ,
+    TIMEFRAMES,
+    BarStreamError,
+    bucket_close_minute,
+)
+
+_OHLCV = ("open", "high", "low", "close", "volume")
+_OPTIONAL = ("vwap", "trades", "bid", "ask")
+_QUOTE_COLS = ("bid", "ask", "bid_size", "ask_size")
+_TZ = ZoneInfo(SESSION_TZ)
+_OPEN = dt.time(9, 30)
+
+
+class _Ring:
+    """Columns of float64 bars plus int64 stamps; appends are O(1) amortised, and the
+    trailing ``k`` bars are contiguous views (what TA-Lib needs)."""
+
+    def __init__(self, ncols: int, keep: int) -> None:
+        self.keep = keep
+        self.cap = max(2 * keep, keep + 256)
+        self.data = np.empty((ncols, self.cap))
+        self.ts = np.empty(self.cap, dtype=np.int64)
+        self.n = 0
+
+    def append(self, ts: int, row: list[float]) -> None:
+        if self.n == self.cap:
+            k = self.keep
+            self.data[:, :k] = self.data[:, self.n - k : self.n]
+            self.ts[:k] = self.ts[self.n - k : self.n]
+            self.n = k
+        self.data[:, self.n] = row
+        self.ts[self.n] = ts
+        self.n += 1
+
+    def ohlcv(self, k: int) -> Ohlcv:
+        s = max(0, self.n - k)
+        d = self.data
+        return Ohlcv(d[0, s : self.n], d[1, s : self.n], d[2, s : self.n], d[3, s : self.n],
+                     d[4, s : self.n])  # fmt: skip
+
+    def frame(self, k: int, names: tuple[str, ...]) -> pd.DataFrame:
+        s = max(0, self.n - k)
+        cols: dict[str, Any] = {"ts": pd.to_datetime(self.ts[s : self.n], utc=True)}
+        cols.update({name: self.data[i, s : self.n] for i, name in enumerate(names)})
+        return pd.DataFrame(cols)
+
+
+@dataclass
+class _Bucket:
+    """A higher-timeframe bar being built from 1-minute bars."""
+
+    close_minute: int = -1
+    day: int = -1
+    row: list[float] = field(default_factory=list)
+    pv: float = 0.0  # sum of vwap * volume, for the bucket's vwap
+    vsum: float = 0.0
+    vwap_sum: float = 0.0
+    count: int = 0
+
+
+@dataclass
+class _Timeframe:
+    name: str
+    minutes: int
+    ring: _Ring
+    groups: list[tuple[int, list[FeatureDef]]]  # defs grouped by memory
+    micro_window: int
+    bucket: _Bucket = field(default_factory=_Bucket)
+    columns: list[str] = field(default_factory=list)
+    values: np.ndarray = field(default_factory=lambda: np.empty(0))
+    dirty: bool = True
+
+
+class _SymbolState:
+    def __init__(self, symbol: str, names: tuple[str, ...], engine: OnlineFeatureEngine) -> None:
+        self.symbol = symbol
+        self.names = names
+        self.last_ts: int | None = None
+        self.day = -1
+        self.minute = -1
+        self.tfs = [engine._make_tf(tf, len(names)) for tf in engine.spec.timeframes]
+        self.quotes: deque[tuple[int, float, float, float, float]] = deque(maxlen=64)
+        self.seen_quote = False
+        self.chains: deque[pd.DataFrame] = deque(maxlen=engine.options_history)
+        self.pending_chain = False
+        self.opt_columns: list[str] = []
+        self.opt_values = np.empty(0)
+        self.index: pd.Index | None = None
+        self.index_key: tuple[int, ...] = ()
+
+
+class OnlineFeatureEngine:
+    """Streaming feature engine, one state per symbol.
+
+    ``history``: bars kept per timeframe (an int for all, or a mapping tf -> bars);
+    defaults to what exactness needs (the spec's longest memory per timeframe, and the
+    microstructure window). A shorter history is allowed but then online values may
+    differ from batch ones for recursive indicators.
+    """
+
+    def __init__(
+        self,
+        spec: FeatureSpec | Mapping[str, Any] | str | None = None,
+        history: int | Mapping[str, int] | None = None,
+        cache: bool = True,
+        options_history: int = 300,
+    ) -> None:
+        self.spec = resolve_spec(spec)
+        self.history = history
+        self.cache = cache
+        self.options_history = options_history
+        self._micro = _optional_module("microstructure") if self.spec.microstructure.enabled else None
+        self._options = _optional_module("options") if self.spec.options.enabled else None
+        self._states: dict[str, _SymbolState] = {}
+        self._stats = {"updates": 0, "columns_computed": 0, "columns_reused": 0,
+                       "blocks_computed": 0, "blocks_reused": 0}  # fmt: skip
+
+    # ------------------------------------------------------------------ construction
+    def _micro_window(self, tf: str) -> int:
+        if self._micro is None or tf not in self.spec.microstructure.timeframes:
+            return 0
+        per_day = -(-SESSION_MINUTES // TIMEFRAMES[tf])
+        # The session VWAP needs the bars since the open: one session more than the rolling windows.
+        return int(self._micro.microstructure_warmup(self.spec.microstructure.params_for(tf))) + per_day + 2
+
+    def buffer_lengths(self) -> dict[str, int]:
+        """Bars kept per timeframe (what exactness needs, or the ``history`` given)."""
+        out = {}
+        for tf in self.spec.timeframes:
+            need = max(self.spec.memory(tf), self._micro_window(tf), 1)
+            if isinstance(self.history, int):
+                need = self.history
+            elif isinstance(self.history, Mapping) and tf in self.history:
+                need = int(self.history[tf])
+            out[tf] = need
+        return out
+
+    def _make_tf(self, tf: str, ncols: int) -> _Timeframe:
+        keep = self.buffer_lengths()[tf]
+        groups: dict[int, list[FeatureDef]] = {}
+        for d in self.spec.technical[tf]:
+            groups.setdefault(min(d.memory, keep), []).append(d)
+        return _Timeframe(tf, TIMEFRAMES[tf], _Ring(ncols, keep), sorted(groups.items()),
+                          min(self._micro_window(tf), keep))  # fmt: skip
+
+    # ------------------------------------------------------------------- public API
+    @property
+    def cache_stats(self) -> dict[str, float]:
+        """Counts of feature columns/blocks computed vs served from the cache."""
+        s = dict(self._stats)
+        total = s["columns_computed"] + s["columns_reused"]
+        s["saved_share"] = s["columns_reused"] / total if total else 0.0
+        return s
+
+    def warm_start(
+        self,
+        bars: pd.DataFrame,
+        quotes: pd.DataFrame | None = None,
+        option_chains: pd.DataFrame | None = None,
+    ) -> None:
+        """Load history (bar contract, any symbols) without producing rows; the next
+        :meth:`update` continues the stream. Features are computed once at the end."""
+        for symbol, part in bars.groupby("symbol", sort=False):
+            symbol = str(symbol)
+            part = part.reset_index(drop=True)
+            check_bar_values(symbol, part)
+            qmap = {}
+            if quotes is not None:
+                q = quotes[quotes["symbol"] == symbol]
+                qmap = dict(zip(pd.DatetimeIndex(q["ts"]).asi8,
+                                q[list(_QUOTE_COLS)].itertuples(index=False), strict=True))  # fmt: skip
+            chains_by_ts = {}
+            if option_chains is not None:
+                c = option_chains[option_chains["symbol"] == symbol]
+                chains_by_ts = {pd.Timestamp(t).value: g for t, g in c.groupby("ts", sort=True)}
+            extras = [c for c in _OPTIONAL if c in part.columns]
+            cols = [*_OHLCV, *extras]
+            values = part[cols].to_numpy(np.float64)
+            stamps = pd.DatetimeIndex(part["ts"]).asi8
+            state = self._state(symbol, tuple(cols))
+            for i in range(len(part)):
+                ts = int(stamps[i])
+                self._ingest(state, ts, values[i].tolist())
+                if ts in qmap:
+                    self._add_quote(state, ts, qmap[ts])
+            for ts_chain, chain in chains_by_ts.items():
+                if ts_chain <= int(stamps[-1]):
+                    state.chains.append(chain)
+                    state.pending_chain = True
+            for tf in state.tfs:
+                tf.dirty = True
+            self._compute(state)
+
+    def update(
+        self,
+        bar: Mapping[str, Any] | pd.Series,
+        chain: pd.DataFrame | None = None,
+        quote: Mapping[str, Any] | pd.Series | None = None,
+    ) -> pd.Series:
+        """Take the next 1-minute bar of one symbol (bar contract fields) and return the
+        full latest feature row for it (float64 Series named by feature)."""
+        symbol = str(bar["symbol"])
+        ts = pd.Timestamp(bar["ts"]).value
+        state = self._states.get(symbol)
+        try:
+            row = [float(bar[c]) for c in (state.names if state else _OHLCV)]
+        except KeyError as exc:
+            raise BarStreamError(symbol, pd.Timestamp(ts, tz="UTC"), "columns",
+                                 f"bar lacks field {exc.args[0]!r}") from exc  # fmt: skip
+        if state is None:
+            names = tuple([*_OHLCV, *(c for c in _OPTIONAL if c in bar)])
+            row = [float(bar[c]) for c in names]
+            state = self._state(symbol, names)
+        o, h, lo, c, v = row[:5]
+        if not (lo > 0 and o > 0 and h > 0 and c > 0 and v >= 0 and np.isfinite(row[:5]).all()):
+            raise BarStreamError(symbol, pd.Timestamp(ts, tz="UTC"), "positive_finite",
+                                 "prices must be finite and > 0, volume finite and >= 0")  # fmt: skip
+        self._ingest(state, ts, row)
+        if quote is not None:
+            self._add_quote(state, ts, tuple(float(quote[k]) for k in _QUOTE_COLS))
+        if chain is not None and len(chain):
+            self._add_chain(state, ts, chain)
+        self._compute(state)
+        self._stats["updates"] += 1
+        return self._row(state)
+
+    # ---------------------------------------------------------------- internals
+    def _state(self, symbol: str, names: tuple[str, ...]) -> _SymbolState:
+        state = self._states.get(symbol)
+        if state is None:
+            state = self._states[symbol] = _SymbolState(symbol, names, self)
+        elif state.names != names:
+            raise BarStreamError(symbol, "warm start", "columns",
+                                 f"bars carry {names}, earlier ones {state.names}")  # fmt: skip
+        return state
+
+    def _locate(self, state: _SymbolState, ts: int) -> tuple[int, int]:
+        """(session day, minute 1..390) of a close stamp, checking the gap rules."""
+        last = state.last_ts
+        if last is not None and ts - last == 60_000_000_000 and 1 <= state.minute < SESSION_MINUTES:
+            return state.day, state.minute + 1  # the common case: next minute, same session
+        stamp = pd.Timestamp(ts, tz="UTC")
+        if last is not None and ts <= last:
+            rule = "unique" if ts == last else "sorted"
+            raise BarStreamError(state.symbol, stamp, rule,
+                                 f"previous bar is {pd.Timestamp(last, tz='UTC')}")  # fmt: skip
+        local = dt.datetime.fromtimestamp(ts / 1e9, tz=_TZ)
+        day = local.toordinal()
+        minute = (local.hour * 60 + local.minute) - (9 * 60 + 30)
+        if local.second or local.microsecond or not 1 <= minute <= SESSION_MINUTES:
+            raise BarStreamError(state.symbol, stamp, "in_session",
+                                 "stamp outside 09:31-16:00 America/New_York")  # fmt: skip
+        if last is not None and (
+            (day == state.day) or state.minute != SESSION_MINUTES or minute != 1
+        ):
+            raise BarStreamError(state.symbol, stamp, "no_gap",
+                                 f"previous bar is {pd.Timestamp(last, tz='UTC')}; "
+                                 "minutes are missing")  # fmt: skip
+        return day, minute
+
+    def _ingest(self, state: _SymbolState, ts: int, row: list[float]) -> None:
+        day, minute = self._locate(state, ts)
+        state.last_ts, state.day, state.minute = ts, day, minute
+        names = state.names
+        for tf in state.tfs:
+            if tf.minutes == 1:
+                tf.ring.append(ts, row)
+                tf.dirty = True
+                continue
+            b = tf.bucket
+            close_minute = int(bucket_close_minute(minute, tf.minutes))
+            if b.count == 0 or b.day != day or b.close_minute != close_minute:
+                b.day, b.close_minute, b.count = day, close_minute, 0
+                b.row, b.pv, b.vsum, b.vwap_sum = list(row), 0.0, 0.0, 0.0
+            else:
+                r = b.row
+                for i, name in enumerate(names):
+                    if name == "high":
+                        r[i] = max(r[i], row[i])
+                    elif name == "low":
+                        r[i] = min(r[i], row[i])
+                    elif name in ("volume", "trades"):
+                        r[i] += row[i]
+                    elif name != "open":
+                        r[i] = row[i]
+            b.count += 1
+            if "vwap" in names:
+                iv = names.index("vwap")
+                b.pv += row[iv] * row[4]
+                b.vsum += row[4]
+                b.vwap_sum += row[iv]
+            if minute == close_minute:
+                bar = list(b.row)
+                if "vwap" in names:
+                    # Same as the batch: volume-weighted, the plain mean when no volume traded.
+                    bar[names.index("vwap")] = b.pv / b.vsum if b.vsum > 0 else b.vwap_sum / b.count
+                tf.ring.append(ts, bar)
+                tf.dirty = True
+                b.count = 0
+
+    def _add_quote(self, state: _SymbolState, ts: int, q: tuple[float, ...]) -> None:
+        state.quotes.append((ts, *q))
+        state.seen_quote = True
+
+    def _add_chain(self, state: _SymbolState, ts: int, chain: pd.DataFrame) -> None:
+        snap = pd.DatetimeIndex(chain["ts"]).asi8
+        if (snap > ts).any():
+            raise BarStreamError(state.symbol, pd.Timestamp(ts, tz="UTC"), "chain_not_future",
+                                 "option chain snapshot is later than the bar")  # fmt: skip
+        if state.chains and int(snap.max()) == int(pd.DatetimeIndex(state.chains[-1]["ts"]).asi8.max()):
+            if state.chains[-1].equals(chain):
+                return  # same snapshot again: the cached options row stands
+            state.chains.pop()
+        state.chains.append(chain)
+        state.pending_chain = True
+
+    def _quotes_frame(self, state: _SymbolState) -> pd.DataFrame | None:
+        if not state.seen_quote:
+            return None
+        arr = np.array(state.quotes, dtype=np.float64)
+        return pd.DataFrame({"ts": pd.to_datetime(arr[:, 0].astype(np.int64), utc=True),
+                             **{k: arr[:, i + 1] for i, k in enumerate(_QUOTE_COLS)}})  # fmt: skip
+
+    def _compute_tf(self, state: _SymbolState, tf: _Timeframe) -> None:
+        cols: list[str] = []
+        vals: list[float] = []
+        ring = tf.ring
+        for memory, defs in tf.groups:
+            window = ring.ohlcv(memory)
+            for d in defs:
+                for stem, values in compute_indicator(d.indicator, window, d.params).items():
+                    cols.append(f"{stem}_{tf.name}")
+                    vals.append(values[-1] if values.size else np.nan)
+        if tf.micro_window and self._micro is not None and ring.n:
+            frame = ring.frame(tf.micro_window, state.names)
+            quotes = self._quotes_frame(state)
+            micro = self._micro.microstructure_features(
+                frame, quotes, self.spec.microstructure.params_for(tf.name)
+            )
+            cols.extend(f"{c}_{tf.name}" for c in micro.columns)
+            vals.extend(micro.iloc[-1].to_numpy(np.float64).tolist())
+        if ring.n == 0:  # no closed bar yet: every value is missing
+            vals = [np.nan] * len(cols)
+        tf.columns, tf.values = cols, np.asarray(vals, dtype=np.float64)
+
+    def _compute(self, state: _SymbolState) -> None:
+        for tf in state.tfs:
+            if tf.dirty or not self.cache:
+                self._compute_tf(state, tf)
+                tf.dirty = False
+                self._stats["blocks_computed"] += 1
+                self._stats["columns_computed"] += len(tf.columns)
+            else:
+                self._stats["blocks_reused"] += 1
+                self._stats["columns_reused"] += len(tf.columns)
+        if self._options is not None and state.chains:
+            if state.pending_chain or not self.cache:
+                per_snapshot = self._options.options_features(
+                    pd.concat(list(state.chains), ignore_index=True), self.spec.options.params
+                )
+                last = per_snapshot.iloc[-1]
+                state.opt_columns = [f"{c}_{OPTIONS_SUFFIX}" for c in per_snapshot.columns
+                                     if c not in ("ts", "symbol")]  # fmt: skip
+                state.opt_values = np.array(
+                    [last[c] for c in per_snapshot.columns if c not in ("ts", "symbol")],
+                    dtype=np.float64,
+                )
+                state.pending_chain = False
+                self._stats["columns_computed"] += len(state.opt_columns)
+            else:
+                self._stats["columns_reused"] += len(state.opt_columns)
+
+    def _row(self, state: _SymbolState) -> pd.Series:
+        key = (*(len(tf.columns) for tf in state.tfs), len(state.opt_columns))
+        if state.index is None or key != state.index_key:
+            names = [c for tf in state.tfs for c in tf.columns] + state.opt_columns
+            state.index, state.index_key = pd.Index(names), key
+        values = np.concatenate([*(tf.values for tf in state.tfs), state.opt_values])
+        return pd.Series(values, index=state.index, name=pd.Timestamp(state.last_ts, tz="UTC"),
+                         copy=False)  # fmt: skip

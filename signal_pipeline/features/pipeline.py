@@ -1,0 +1,185 @@
+"""Batch feature tables: ``compute_features(bars) -> (symbol, ts)``-keyed float64 frame.
+
+Per symbol: check the 1-minute grid, resample to each timeframe of the spec (closed bars
+only), compute that timeframe's technical indicators and microstructure features on
+its own bars, and join them as-of onto the 1-minute rows (a higher-timeframe value
+appears at the minute its bar closes). Option-chain features are computed per
+snapshot and joined as-of on the snapshot stamp with the suffix ``_1d`` (one snapshot
+a day, at the 16:00 close). Rows before a feature's warm-up stay, with NaN.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from signal_pipeline.features.indicators import Ohlcv, compute_indicator
+from signal_pipeline.features.spec import FeatureSpec, load_feature_spec
+from signal_pipeline.features.timeframes import (
+    TIMEFRAMES,
+    BarStreamError,
+    asof_take,
+    check_minute_grid,
+    resample,
+)
+
+BAR_REQUIRED = ("symbol", "ts", "open", "high", "low", "close", "volume")
+OPTIONS_SUFFIX = "1d"
+
+
+class FeatureInputError(ValueError):
+    """Inputs to the feature pipeline that cannot be used (missing columns or modules)."""
+
+
+def _optional_module(name: str) -> Any | None:
+    """Engineer D's option/microstructure modules, when installed in this tree."""
+    try:
+        return importlib.import_module(f"signal_pipeline.features.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"signal_pipeline.features.{name}":
+            raise
+        return None
+
+
+def resolve_spec(spec: FeatureSpec | Mapping[str, Any] | str | None) -> FeatureSpec:
+    return spec if isinstance(spec, FeatureSpec) else load_feature_spec(spec)
+
+
+def check_bar_values(symbol: str, bars: pd.DataFrame) -> None:
+    """Prices positive and finite, volume finite and >= 0: otherwise name the first bad bar."""
+    prices = bars[["open", "high", "low", "close"]].to_numpy(np.float64)
+    volume = bars["volume"].to_numpy(np.float64)
+    bad = ~(np.isfinite(prices) & (prices > 0)).all(axis=1) | ~(np.isfinite(volume) & (volume >= 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise BarStreamError(symbol, bars["ts"].iloc[i], "positive_finite",
+                             "prices must be finite and > 0, volume finite and >= 0")  # fmt: skip
+
+
+def technical_block(spec: FeatureSpec, tf: str, bars: Ohlcv) -> dict[str, np.ndarray]:
+    """All technical columns of timeframe ``tf`` over ``bars`` of that timeframe."""
+    out: dict[str, np.ndarray] = {}
+    for d in spec.technical[tf]:
+        for stem, values in compute_indicator(d.indicator, bars, d.params).items():
+            out[f"{stem}_{tf}"] = values
+    return out
+
+
+def microstructure_block(
+    spec: FeatureSpec, tf: str, frame: pd.DataFrame, quotes: pd.DataFrame | None
+) -> dict[str, np.ndarray]:
+    """Engineer D's microstructure features of ``tf`` bars, suffixed with ``_<tf>``."""
+    if not spec.microstructure.enabled or tf not in spec.microstructure.timeframes:
+        return {}
+    module = _optional_module("microstructure")
+    if module is None:
+        raise FeatureInputError(
+            "the spec enables microstructure features but signal_pipeline.features."
+            "microstructure is missing; disable them in the spec (microstructure.enabled: false)"
+        )
+    result = module.microstructure_features(frame, quotes, spec.microstructure.params_for(tf))
+    return {f"{c}_{tf}": result[c].to_numpy(np.float64) for c in result.columns}
+
+
+def options_block(
+    spec: FeatureSpec, chains: pd.DataFrame | None, ts: pd.DatetimeIndex
+) -> dict[str, np.ndarray]:
+    """Option-chain features as of each 1-minute stamp (NaN before the first snapshot)."""
+    if not spec.options.enabled or chains is None or chains.empty:
+        return {}
+    module = _optional_module("options")
+    if module is None:
+        raise FeatureInputError(
+            "option chains were given but signal_pipeline.features.options is missing; "
+            "pass option_chains=None or disable options in the spec"
+        )
+    per_snapshot = module.options_features(chains, spec.options.params)
+    snap_ts = pd.DatetimeIndex(per_snapshot["ts"]).asi8
+    asof = np.searchsorted(snap_ts, ts.asi8, side="right") - 1
+    return {
+        f"{c}_{OPTIONS_SUFFIX}": asof_take(per_snapshot[c].to_numpy(np.float64), asof)
+        for c in per_snapshot.columns
+        if c not in ("ts", "symbol")
+    }
+
+
+def symbol_features(
+    symbol: str,
+    bars: pd.DataFrame,
+    spec: FeatureSpec,
+    option_chains: pd.DataFrame | None = None,
+    quotes: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Feature table of ONE symbol's 1-minute bars (columns symbol, ts, features...)."""
+    keep = [c for c in (*BAR_REQUIRED, "vwap", "trades", "bid", "ask") if c in bars.columns]
+    bars = bars[keep].reset_index(drop=True)
+    stamps = pd.DatetimeIndex(bars["ts"])
+    clock = check_minute_grid(symbol, stamps)
+    check_bar_values(symbol, bars)
+    columns: dict[str, np.ndarray] = {}
+    for tf in spec.timeframes:
+        tfb = resample(bars, tf, clock)
+        ohlcv = Ohlcv(*(tfb.columns[c] for c in ("open", "high", "low", "close", "volume")))
+        block = technical_block(spec, tf, ohlcv)
+        frame = pd.DataFrame({"ts": tfb.ts, **tfb.columns})
+        block.update(microstructure_block(spec, tf, frame, quotes))
+        for col, values in block.items():
+            columns[col] = values if TIMEFRAMES[tf] == 1 else asof_take(values, tfb.asof)
+    columns.update(options_block(spec, option_chains, stamps))
+    out = pd.DataFrame(columns, index=bars.index, dtype=np.float64)
+    out.insert(0, "ts", bars["ts"].to_numpy())
+    out.insert(0, "symbol", symbol)
+    return out
+
+
+def _for_symbol(frame: pd.DataFrame | None, symbol: str) -> pd.DataFrame | None:
+    if frame is None:
+        return None
+    if "symbol" not in frame.columns:
+        raise FeatureInputError("quotes/option_chains need a 'symbol' column (data contracts)")
+    part = frame[frame["symbol"] == symbol]
+    return part.reset_index(drop=True) if len(part) else None
+
+
+def iter_features(
+    bars: pd.DataFrame,
+    spec: FeatureSpec | Mapping[str, Any] | str | None = None,
+    option_chains: pd.DataFrame | None = None,
+    quotes: pd.DataFrame | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Yield one feature frame per symbol, in order of first appearance (bounded memory)."""
+    spec = resolve_spec(spec)
+    missing = [c for c in BAR_REQUIRED if c not in bars.columns]
+    if missing:
+        raise FeatureInputError(
+            f"bars lack columns {missing}; the bar contract is {list(BAR_REQUIRED)} "
+            "(+ optional vwap, trades, bid, ask)"
+        )
+    for symbol, part in bars.groupby("symbol", sort=False):
+        frame = symbol_features(
+            str(symbol), part, spec, _for_symbol(option_chains, str(symbol)),
+            _for_symbol(quotes, str(symbol)),
+        )  # fmt: skip
+        frame.attrs["feature_spec_hash"] = spec.version_hash
+        yield frame
+
+
+def compute_features(
+    bars: pd.DataFrame,
+    spec: FeatureSpec | Mapping[str, Any] | str | None = None,
+    option_chains: pd.DataFrame | None = None,
+    quotes: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Feature table keyed (symbol, ts) on the 1-minute grid, one float64 column per
+    feature, ``df.attrs["feature_spec_hash"]`` = the spec's version hash."""
+    spec = resolve_spec(spec)
+    frames = list(iter_features(bars, spec, option_chains, quotes))
+    if not frames:
+        raise FeatureInputError("bars are empty: nothing to compute features from")
+    out = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    out.attrs["feature_spec_hash"] = spec.version_hash
+    return out

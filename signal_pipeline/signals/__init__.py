@@ -1,0 +1,1 @@
+"""Signal management: model, store, retrieval, outcomes, expiration, conflicts, analytics."""
