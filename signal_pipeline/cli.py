@@ -1,9 +1,9 @@
 """`signal-pipeline` command line. Each subcommand is a thin wrapper over library code.
 
-    signal-pipeline demo                 # simulate, materialise every asset, say where to look
-    signal-pipeline ingest PATH...       # validate files of bars and store them
-    signal-pipeline init-home            # create $SIGNAL_PIPELINE_HOME and $DAGSTER_HOME
-    signal-pipeline db upgrade           # apply the signals database migrations
+signal-pipeline demo                 # simulate, materialise every asset, say where to look
+signal-pipeline ingest PATH...       # validate files of bars and store them
+signal-pipeline init-home            # create $SIGNAL_PIPELINE_HOME and $DAGSTER_HOME
+signal-pipeline db upgrade           # apply the signals database migrations
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _summarise_demo(settings, elapsed: float) -> None:
         "  make ui                   Dagster UI (assets, lineage, checks, runs) at http://127.0.0.1:3000",
         f"  data (Parquet, DuckDB)    {settings.warehouse_dir}",
         f"  Dagster instance          {settings.dagster_home}",
-        "  query with DuckDB         signal-pipeline query \"SELECT symbol, count(*) FROM raw_bars GROUP BY 1\"",
+        '  query with DuckDB         signal-pipeline query "SELECT symbol, count(*) FROM raw_bars GROUP BY 1"',
     ]
     print("\n".join(lines), flush=True)
 
@@ -118,7 +118,9 @@ def cmd_init_home(args: argparse.Namespace) -> int:
 
     path = init_dagster_home(postgres=args.postgres, force=args.force)
     settings = get_settings()
-    print(f"SIGNAL_PIPELINE_HOME={settings.home}\nDAGSTER_HOME={settings.dagster_home} ({path.name})")
+    print(
+        f"SIGNAL_PIPELINE_HOME={settings.home}\nDAGSTER_HOME={settings.dagster_home} ({path.name})"
+    )
     return 0
 
 
@@ -151,27 +153,51 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="run the whole pipeline on simulated data")
-    demo.add_argument("--symbols", type=int, default=DEMO_SYMBOLS, help="simulated symbols (default %(default)s)")
-    demo.add_argument("--days", type=int, default=DEMO_DAYS, help="trading sessions (default %(default)s)")
-    demo.add_argument("--seed", type=int, default=DEMO_SEED, help="simulator seed (default %(default)s)")
+    demo.add_argument(
+        "--symbols", type=int, default=DEMO_SYMBOLS, help="simulated symbols (default %(default)s)"
+    )
+    demo.add_argument(
+        "--days", type=int, default=DEMO_DAYS, help="trading sessions (default %(default)s)"
+    )
+    demo.add_argument(
+        "--seed", type=int, default=DEMO_SEED, help="simulator seed (default %(default)s)"
+    )
     demo.set_defaults(func=cmd_demo)
 
     ingest = sub.add_parser("ingest", help="validate bar files (CSV/Parquet) and store them")
     ingest.add_argument("paths", nargs="+", help="files, folders or globs")
     ingest.add_argument("--symbol", help="symbol, when the file has no symbol column")
     ingest.add_argument("--tz", help="time zone of naive time stamps, e.g. America/New_York")
-    ingest.add_argument("--stamp", choices=["close", "open"], default="close",
-                        help="whether time stamps mark the bar's close or open (default close)")
-    ingest.add_argument("--price", choices=["adjusted", "raw"], default="adjusted",
-                        help="Yahoo-style files: adjusted or raw prices (default adjusted)")
-    ingest.add_argument("--quarantine", action="store_true",
-                        help="set invalid rows aside in a quarantine table instead of failing")
-    ingest.add_argument("--sort", action="store_true", help="sort unsorted files instead of failing")
+    ingest.add_argument(
+        "--stamp",
+        choices=["auto", "close", "open"],
+        default="auto",
+        help="whether time stamps mark the bar's close or open; auto works it out from "
+        "the session times in the file and fails when it cannot (default auto)",
+    )
+    ingest.add_argument(
+        "--price",
+        choices=["adjusted", "raw"],
+        default="adjusted",
+        help="Yahoo-style files: adjusted or raw prices (default adjusted)",
+    )
+    ingest.add_argument(
+        "--quarantine",
+        action="store_true",
+        help="set invalid rows aside in a quarantine table instead of failing",
+    )
+    ingest.add_argument(
+        "--sort", action="store_true", help="sort unsorted files instead of failing"
+    )
     ingest.add_argument("--table", default="raw_bars", help="warehouse table (default raw_bars)")
     ingest.set_defaults(func=cmd_ingest)
 
-    init = sub.add_parser("init-home", help="create the data folder and the Dagster instance config")
-    init.add_argument("--postgres", action="store_true", help="use dagster.postgres.yaml (needs DAGSTER_PG_URL)")
+    init = sub.add_parser(
+        "init-home", help="create the data folder and the Dagster instance config"
+    )
+    init.add_argument(
+        "--postgres", action="store_true", help="use dagster.postgres.yaml (needs DAGSTER_PG_URL)"
+    )
     init.add_argument("--force", action="store_true", help="overwrite an existing dagster.yaml")
     init.set_defaults(func=cmd_init_home)
 
@@ -183,7 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="signals database")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     upgrade = db_sub.add_parser("upgrade", help="apply pending migrations (idempotent)")
-    upgrade.add_argument("--url", help="database URL (default: settings, SIGNAL_PIPELINE_SIGNALS_DB)")
+    upgrade.add_argument(
+        "--url", help="database URL (default: settings, SIGNAL_PIPELINE_SIGNALS_DB)"
+    )
     upgrade.set_defaults(func=cmd_db_upgrade)
     return parser
 

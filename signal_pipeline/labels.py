@@ -33,11 +33,11 @@ import math
 
 import numpy as np
 import pandas as pd
-from numpy.lib.stride_tricks import sliding_window_view
 
 SELL, HOLD, BUY = 0, 1, 2
 CLASS_NAMES: tuple[str, str, str] = ("SELL", "HOLD", "BUY")
 SESSION_TZ = "America/New_York"
+_CHUNK_ROWS = 200_000
 LABEL_COLUMNS: tuple[str, ...] = ("symbol", "ts", "label", "event_end", "ret", "vol")
 
 
@@ -84,25 +84,19 @@ def _first_touch(hit: np.ndarray) -> np.ndarray:
     return np.where(any_hit, hit.argmax(axis=1), hit.shape[1])
 
 
-def _label_block(
-    log_close: np.ndarray, width_up: np.ndarray, width_dn: np.ndarray, horizon: int
+def _first_barrier(
+    fwd: np.ndarray, width_up: np.ndarray, width_dn: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Labels for the first ``n - horizon`` rows of one contiguous path.
-
-    Returns (label, event offset in bars, log return at the event).
-    """
-    n = log_close.size
-    m = n - horizon
-    windows = sliding_window_view(log_close, horizon + 1)[:m]
-    fwd = windows[:, 1:] - windows[:, :1]  # log return from t to t+1 … t+horizon
-    up_step = _first_touch(fwd >= width_up[:m, None])
-    dn_step = _first_touch(fwd <= -width_dn[:m, None])
-    label = np.full(m, HOLD, dtype=np.int64)
+    """(label, bars to the event, log return at the event) per row of forward log returns
+    ``fwd[i, j]`` = return from ``t_i`` to ``t_i + j + 1``."""
+    horizon = fwd.shape[1]
+    up_step = _first_touch(fwd >= width_up[:, None])
+    dn_step = _first_touch(fwd <= -width_dn[:, None])
+    label = np.full(len(fwd), HOLD, dtype=np.int64)
     label[up_step < dn_step] = BUY
     label[dn_step < up_step] = SELL  # equal steps only when neither was touched
     step = np.minimum(np.minimum(up_step, dn_step), horizon - 1)
-    ret = fwd[np.arange(m), step]
-    return label, step + 1, ret
+    return label, step + 1, fwd[np.arange(len(fwd)), step]
 
 
 def triple_barrier_labels(
@@ -140,7 +134,7 @@ def triple_barrier_labels(
     frame = bars[["symbol", "ts", "close"]].sort_values(["symbol", "ts"], kind="stable")
     frame = frame.reset_index(drop=True)
     log_close = np.log(frame["close"].to_numpy(dtype=float))
-    session = frame["ts"].dt.tz_convert(SESSION_TZ).dt.date
+    session = frame["ts"].dt.tz_convert(SESSION_TZ).dt.normalize()
     new_symbol = frame["symbol"].ne(frame["symbol"].shift())
     new_session = new_symbol | session.ne(session.shift())
     log_ret = pd.Series(np.diff(log_close, prepend=np.nan))
@@ -158,64 +152,44 @@ def triple_barrier_labels(
         .std()
         .reset_index(level=0, drop=True)
     )
-    vol = (
-        rolled.reindex(frame.index).groupby(symbols, sort=False).ffill().to_numpy(dtype=float)
-    )
+    vol = rolled.reindex(frame.index).groupby(symbols, sort=False).ffill().to_numpy(dtype=float)
     scale = math.sqrt(horizon)
     width_up = pt_mult * vol * scale
     width_dn = sl_mult * vol * scale
 
     block_start = np.flatnonzero((new_symbol if cross_sessions else new_session).to_numpy())
-    block_end = np.r_[block_start[1:], len(frame)]
+    block_len = np.diff(np.r_[block_start, len(frame)])
+    block_end = np.repeat(block_start + block_len, block_len)  # per row: its block's end
+    has_horizon = np.arange(len(frame)) + horizon < block_end
+    vol_known = np.isfinite(vol) & (vol > 0)
+    rows = np.flatnonzero(has_horizon & vol_known)
 
-    parts: list[pd.DataFrame] = []
-    no_horizon = 0
+    label = np.empty(len(rows), dtype=np.int64)
+    offset = np.empty(len(rows), dtype=np.int64)
+    ret = np.empty(len(rows), dtype=np.float64)
+    for lo in range(0, len(rows), _CHUNK_ROWS):  # bounded memory: chunk × horizon floats
+        part = rows[lo : lo + _CHUNK_ROWS]
+        fwd = log_close[part[:, None] + np.arange(1, horizon + 1)] - log_close[part, None]
+        label[lo : lo + len(part)], offset[lo : lo + len(part)], ret[lo : lo + len(part)] = (
+            _first_barrier(fwd, width_up[part], width_dn[part])
+        )
+
     ts = frame["ts"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
-    for start, end in zip(block_start, block_end, strict=True):
-        if end - start <= horizon:
-            no_horizon += end - start
-            continue
-        label, offset, ret = _label_block(
-            log_close[start:end], width_up[start:end], width_dn[start:end], horizon
-        )
-        rows = np.arange(start, end - horizon)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "row": rows,
-                    "label": label,
-                    "event_end": ts[rows + offset],
-                    "ret": ret,
-                }
-            )
-        )
-        no_horizon += horizon
-
-    if parts:
-        found = pd.concat(parts, ignore_index=True)
-    else:
-        found = pd.DataFrame({"row": [], "label": [], "event_end": [], "ret": []})
-    rows = found["row"].to_numpy(dtype=np.int64)
-    row_vol = vol[rows]
-    known = np.isfinite(row_vol) & (row_vol > 0)
-    found = found[known]
-    rows = rows[known]
-
     out = pd.DataFrame(
         {
             "symbol": frame["symbol"].to_numpy()[rows],
             "ts": ts[rows],
-            "label": found["label"].to_numpy(dtype=np.int64),
-            "event_end": found["event_end"].to_numpy(dtype=ts.dtype),
-            "ret": found["ret"].to_numpy(dtype=float),
+            "label": label,
+            "event_end": ts[rows + offset],
+            "ret": ret,
             "vol": vol[rows],
         }
     )
     for column in ("ts", "event_end"):
         out[column] = out[column].dt.tz_localize("UTC").dt.tz_convert(bars["ts"].dt.tz)
     out.attrs["dropped"] = {
-        "no_full_horizon": int(no_horizon),
-        "volatility_unknown_or_zero": int((~known).sum()),
+        "no_full_horizon": int((~has_horizon).sum()),
+        "volatility_unknown_or_zero": int((has_horizon & ~vol_known).sum()),
     }
     out.attrs["params"] = {
         "horizon": int(horizon),

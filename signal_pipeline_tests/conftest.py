@@ -53,7 +53,9 @@ def pg_dsn() -> Iterator[str]:
     except psycopg.OperationalError as exc:
         if os.environ.get("SIGNAL_PIPELINE_REQUIRE_PG") == "1":
             raise
-        pytest.skip(f"PostgreSQL not reachable at {admin!r} ({exc}); set SIGNAL_PIPELINE_TEST_PG_DSN")
+        pytest.skip(
+            f"PostgreSQL not reachable at {admin!r} ({exc}); set SIGNAL_PIPELINE_TEST_PG_DSN"
+        )
     name = f"sp_test_{uuid.uuid4().hex[:12]}"
     with conn:
         conn.execute(f'CREATE DATABASE "{name}"')

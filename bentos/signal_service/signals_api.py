@@ -113,7 +113,9 @@ def create_app(store: SignalStore | None = None, url: str | None = None) -> Fast
     @app.get("/history", response_model=HistoryOut, summary="Signal history, newest first")
     def history(
         symbol: str | None = None,
-        start: Annotated[datetime | None, Query(description="created_at >= start (ISO, tz)")] = None,
+        start: Annotated[
+            datetime | None, Query(description="created_at >= start (ISO, tz)")
+        ] = None,
         end: Annotated[datetime | None, Query(description="created_at < end (ISO, tz)")] = None,
         signal_type: Literal["BUY", "SELL", "HOLD"] | None = None,
         model_version: str | None = None,
@@ -136,7 +138,9 @@ def create_app(store: SignalStore | None = None, url: str | None = None) -> Fast
                 cursor=cursor,
             ),
         )
-        return HistoryOut(signals=[SignalOut.of(s) for s in page.signals], next_cursor=page.next_cursor)
+        return HistoryOut(
+            signals=[SignalOut.of(s) for s in page.signals], next_cursor=page.next_cursor
+        )
 
     @app.get("/active", response_model=list[SignalOut], summary="Unexpired, unexecuted signals")
     def active(

@@ -11,8 +11,8 @@ from typing import Any
 
 _EXPORTS = {
     "run_backtest": "signal_pipeline.backtest.engine",
-    "BacktestConfig": "signal_pipeline.backtest.engine",
-    "pivot_bars": "signal_pipeline.backtest.engine",
+    "BacktestConfig": "signal_pipeline.backtest.config",
+    "pivot_bars": "signal_pipeline.backtest.grid",
     "BacktestResult": "signal_pipeline.backtest.result",
     "CostModel": "signal_pipeline.backtest.costs",
     "simulate_positions": "signal_pipeline.backtest.positions",

@@ -98,11 +98,15 @@ class CostModel:
             quoted = np.isfinite(half_spread)
             impact = np.where(quoted, half_spread + self.slippage_bps * BPS, impact)
         if bar_range is not None and self.volatility_coef > 0:
-            impact = impact + self.volatility_coef * np.nan_to_num(bar_range, nan=0.0)
+            impact = impact + self.volatility_coef * np.where(
+                np.isfinite(bar_range), bar_range, 0.0
+            )
         if volume is not None and self.participation_coef > 0:
             with np.errstate(divide="ignore", invalid="ignore"):
                 participation = np.where(volume > 0, np.abs(delta) / volume, 0.0)
-            impact = impact + self.participation_coef * np.nan_to_num(participation, nan=0.0)
+            impact = impact + self.participation_coef * np.where(
+                np.isfinite(participation), participation, 0.0
+            )
         return impact
 
     def fill_prices(self, price: np.ndarray, delta: np.ndarray, impact: np.ndarray) -> np.ndarray:

@@ -38,9 +38,7 @@ def expected_max_sharpe(sharpe_variance: float, n_trials: int) -> float:
         return 0.0  # one trial: no selection, nothing to deflate
     first = stats.norm.ppf(1.0 - 1.0 / n_trials)
     second = stats.norm.ppf(1.0 - 1.0 / (n_trials * math.e))
-    return float(
-        math.sqrt(sharpe_variance) * ((1 - EULER_GAMMA) * first + EULER_GAMMA * second)
-    )
+    return float(math.sqrt(sharpe_variance) * ((1 - EULER_GAMMA) * first + EULER_GAMMA * second))
 
 
 def probabilistic_sharpe_ratio(
@@ -70,9 +68,7 @@ def deflated_sharpe_ratio(
     return probabilistic_sharpe_ratio(sharpe, sr0, n_observations, skewness, kurtosis)
 
 
-def deflated_sharpe_of_returns(
-    returns: np.ndarray, trial_sharpes: np.ndarray
-) -> dict[str, float]:
+def deflated_sharpe_of_returns(returns: np.ndarray, trial_sharpes: np.ndarray) -> dict[str, float]:
     """DSR of a return series given the per-period Sharpe ratios of all trials tried."""
     values = np.asarray(returns, dtype=float)
     values = values[np.isfinite(values)]
@@ -85,8 +81,11 @@ def deflated_sharpe_of_returns(
     sr0 = expected_max_sharpe(variance, int(trials.size))
     return {
         "deflated_sharpe": probabilistic_sharpe_ratio(
-            sharpe, sr0, values.size,
-            float(stats.skew(values)), float(stats.kurtosis(values, fisher=False)),
+            sharpe,
+            sr0,
+            values.size,
+            float(stats.skew(values)),
+            float(stats.kurtosis(values, fisher=False)),
         ),
         "expected_max_sharpe": sr0,
         "observed_sharpe": sharpe,

@@ -26,7 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 
 STOP, TARGET, EXPIRY, REVERSAL, GAP_STOP, GAP_TARGET = (
-    "stop", "target", "expiry", "reversal", "stop_gap", "target_gap",
+    "stop",
+    "target",
+    "expiry",
+    "reversal",
+    "stop_gap",
+    "target_gap",
 )
 
 
@@ -135,18 +140,30 @@ def plan_symbol_trades(
                     continue  # no pyramiding
                 reversed_exit = Exit(row, float(open_[row]), REVERSAL, True)
                 planned[-1] = PlannedTrade(
-                    current.signal_index, symbol, current.direction, current.entry_row,
-                    current.entry_price, current.stop, current.target, reversed_exit,
+                    current.signal_index,
+                    symbol,
+                    current.direction,
+                    current.entry_row,
+                    current.entry_price,
+                    current.stop,
+                    current.target,
+                    reversed_exit,
                 )
         entry_price = float(open_[row])
         d = float(direction[i])
         stop_level = stop[i] if np.isfinite(stop[i]) else entry_price - d * stop_distance[i]
-        target_level = (
-            target[i] if np.isfinite(target[i]) else entry_price + d * target_distance[i]
-        )
+        target_level = target[i] if np.isfinite(target[i]) else entry_price + d * target_distance[i]
         exit_ = first_exit(d, stop_level, target_level, open_, high, low, close, row, end)
         planned.append(
-            PlannedTrade(int(signal_index[i]), symbol, d, row, entry_price,
-                         float(stop_level), float(target_level), exit_)
+            PlannedTrade(
+                int(signal_index[i]),
+                symbol,
+                d,
+                row,
+                entry_price,
+                float(stop_level),
+                float(target_level),
+                exit_,
+            )
         )
     return planned

@@ -94,7 +94,7 @@ def sharpe_ratio(
     if values.size < 2:
         return float("nan")
     excess = values - risk_free
-    return _ratio(np.nanmean(excess), _std(excess)) * np.sqrt(periods_per_year)
+    return float(_ratio(np.nanmean(excess), _std(excess)) * np.sqrt(periods_per_year))
 
 
 def sortino_ratio(

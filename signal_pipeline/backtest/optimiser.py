@@ -22,9 +22,10 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from signal_pipeline.backtest.config import BacktestConfig
 from signal_pipeline.backtest.costs import CostModel
 from signal_pipeline.backtest.deflated_sharpe import deflated_sharpe_of_returns
-from signal_pipeline.backtest.engine import BacktestConfig, run_backtest
+from signal_pipeline.backtest.engine import run_backtest
 from signal_pipeline.backtest.errors import BacktestInputError, InSampleError
 from signal_pipeline.backtest.metrics import performance_metrics, sharpe_ratio
 from signal_pipeline.backtest.result import session_dates
@@ -66,15 +67,11 @@ def predictions_to_signals(
     label = probabilities.argmax(axis=1)
     confidence = probabilities.max(axis=1)
     keep = (label != 1) & (confidence >= confidence_threshold)
-    return pd.DataFrame(
-        {
-            "symbol": predictions["symbol"].to_numpy()[keep],
-            "ts": predictions["ts"].to_numpy()[keep],
-            "direction": np.where(label[keep] == 2, 1.0, -1.0),
-            "confidence": confidence[keep],
-            "holding_bars": holding_bars,
-        }
-    )
+    signals = predictions.loc[keep, ["symbol", "ts"]].reset_index(drop=True)  # keeps ts tz
+    signals["direction"] = np.where(label[keep] == 2, 1.0, -1.0)
+    signals["confidence"] = confidence[keep]
+    signals["holding_bars"] = holding_bars
+    return signals
 
 
 @dataclass
@@ -87,14 +84,15 @@ class WalkForwardResult:
     trial_sharpes: np.ndarray  # annualised Sharpe of every trial of every study
 
 
-def _window_slices(dates: pd.Index, n_windows: int) -> list[np.ndarray]:
-    unique = np.asarray(sorted(set(dates)))
+def _window_slices(dates: pd.Index, n_windows: int) -> list[pd.DatetimeIndex]:
+    unique = pd.DatetimeIndex(dates.unique()).sort_values()
     if unique.size < n_windows + 1:
         raise BacktestInputError(
             f"{unique.size} sessions cannot make {n_windows + 1} walk-forward windows; "
             "pass more data or a smaller n_windows"
         )
-    return list(np.array_split(unique, n_windows + 1))
+    bounds = np.linspace(0, unique.size, n_windows + 2).round().astype(int)
+    return [unique[bounds[i] : bounds[i + 1]] for i in range(n_windows + 1)]
 
 
 def _run(
@@ -148,10 +146,10 @@ def walk_forward_optimise(
     windows = _window_slices(bar_dates, n_windows)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-    def part(dates: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def part(dates: pd.DatetimeIndex) -> tuple[pd.DataFrame, pd.DataFrame]:
         return (
-            bars[np.isin(bar_dates, dates)],
-            predictions[np.isin(prediction_dates, dates)],
+            bars[np.asarray(bar_dates.isin(dates))],
+            predictions[np.asarray(prediction_dates.isin(dates))],
         )
 
     rows, oos_parts, trial_sharpes = [], [], []
@@ -168,8 +166,10 @@ def walk_forward_optimise(
                 "stop_multiple": trial.suggest_float("stop_multiple", *space.stop_multiple),
                 "target_multiple": trial.suggest_float("target_multiple", *space.target_multiple),
             }
-            value = sharpe_ratio(_run(tb, tp, params, config, costs).to_numpy(),
-                                 periods_per_year=config.bars_per_year)
+            value = sharpe_ratio(
+                _run(tb, tp, params, config, costs).to_numpy(),
+                periods_per_year=config.bars_per_year,
+            )
             # No trade (flat returns) is worth exactly nothing, not an undefined ratio.
             return float(value) if np.isfinite(value) else 0.0
 
@@ -188,8 +188,10 @@ def walk_forward_optimise(
         rows.append(
             {
                 "window": k,
-                "train_start": windows[k][0], "train_end": windows[k][-1],
-                "test_start": windows[k + 1][0], "test_end": windows[k + 1][-1],
+                "train_start": windows[k][0],
+                "train_end": windows[k][-1],
+                "test_start": windows[k + 1][0],
+                "test_end": windows[k + 1][-1],
                 **best,
                 "in_sample_sharpe": float(study.best_value),
                 "out_of_sample_sharpe": sharpe_ratio(
@@ -205,6 +207,8 @@ def walk_forward_optimise(
     )
     metrics.update(dsr)
     return WalkForwardResult(
-        windows=pd.DataFrame(rows), oos_returns=oos_returns, metrics=metrics,
+        windows=pd.DataFrame(rows),
+        oos_returns=oos_returns,
+        metrics=metrics,
         trial_sharpes=sharpes,
     )

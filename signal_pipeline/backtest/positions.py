@@ -69,67 +69,52 @@ def _check_arrays(name_to_array: dict[str, np.ndarray | None], shape: tuple[int,
             )
 
 
-class _TradeBook:
-    """Open round trips per symbol and the closed ones, for trade statistics."""
+def round_trips(
+    fills: dict[str, np.ndarray], last_row: int, final_shares: np.ndarray, last_mark: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Round trips (flat -> position -> flat, or a sign flip) from the fill log.
 
-    def __init__(self, n_symbols: int) -> None:
-        self.open_row = np.full(n_symbols, -1, dtype=np.int64)
-        self.direction = np.zeros(n_symbols)
-        self.flow = np.zeros(n_symbols)  # cash flows of the open round trip, costs included
-        self.notional = np.zeros(n_symbols)  # entry notional: the base of the trade return
-        self.closed: list[tuple[np.ndarray, ...]] = []
-
-    def apply(
-        self, row: int, cols: np.ndarray, old: np.ndarray, new: np.ndarray,
-        fill: np.ndarray, commission: np.ndarray,
-    ) -> None:
-        had = old != 0
-        closes = had & ((new == 0) | (np.sign(new) != np.sign(old)))
-        # Quantity that belongs to the existing trade vs. the one a flip or entry opens.
-        existing_qty = np.where(closes, -old, np.where(had, new - old, 0.0))
-        opening_qty = np.where(had, np.where(closes, new, 0.0), new)
-        self.flow[cols] += np.where(had, -existing_qty * fill - commission, 0.0)
-        if closes.any():
-            c = cols[closes]
-            self.closed.append(
-                (c, self.open_row[c].copy(), np.full(c.size, row), self.direction[c].copy(),
-                 self.flow[c].copy(), self.notional[c].copy())
-            )
-        opens = opening_qty != 0
-        if opens.any():
-            o = cols[opens]
-            qty = opening_qty[opens]
-            self.open_row[o] = row
-            self.direction[o] = np.sign(qty)
-            # The commission of a pure entry is charged to the new trade; of a flip, to the
-            # closing one (already booked above).
-            self.flow[o] = -qty * fill[opens] - np.where(had[opens], 0.0, commission[opens])
-            self.notional[o] = np.abs(qty * fill[opens])
-        flat = (new == 0) & closes
-        self.open_row[cols[flat]] = -1
-
-    def finish(self, last_row: int, shares: np.ndarray, last_mark: np.ndarray) -> dict[str, np.ndarray]:
-        still_open = np.flatnonzero(self.open_row >= 0)
-        parts = [*self.closed]
-        if still_open.size:
-            # Marked at the last close without exit costs: the trade is still open.
-            parts.append(
-                (still_open, self.open_row[still_open], np.full(still_open.size, last_row),
-                 self.direction[still_open],
-                 self.flow[still_open] + shares[still_open] * last_mark[still_open],
-                 self.notional[still_open])
-            )
-        is_open = [np.zeros(p[0].size, bool) for p in self.closed]
-        if still_open.size:
-            is_open.append(np.ones(still_open.size, bool))
-        names = ("symbol", "entry_row", "exit_row", "direction", "pnl", "entry_notional")
-        if not parts:
-            out = {n: np.empty(0) for n in names}
-            out["still_open"] = np.empty(0, bool)
-            return out
-        out = {n: np.concatenate([p[i] for p in parts]) for i, n in enumerate(names)}
-        out["still_open"] = np.concatenate(is_open)
-        return out
+    ``fills`` has one row per fill: ``row, col, old, new`` (shares before/after),
+    ``price`` (fill price) and ``commission``. A fill that flips the sign is split into a
+    closing leg (charged the whole commission) and an opening leg. A trade still open at
+    the end is marked at the last close without exit costs and flagged ``still_open``.
+    """
+    order = np.lexsort((fills["row"], fills["col"]))
+    row, col = fills["row"][order], fills["col"][order]
+    old, new = fills["old"][order], fills["new"][order]
+    price, commission = fills["price"][order], fills["commission"][order]
+    had = old != 0
+    closes = had & ((new == 0) | (np.sign(new) != np.sign(old)))
+    opening_qty = np.where(had, np.where(closes, new, 0.0), new)
+    opens = opening_qty != 0
+    existing_qty = np.where(closes, -old, np.where(had, new - old, 0.0))
+    # Trade ids: each opening leg starts the next trade; fills are grouped by symbol, so the
+    # trade an existing-position leg belongs to is the last one opened before it.
+    opened_so_far = np.cumsum(opens)
+    id_open = opened_so_far - 1
+    id_existing = opened_so_far - opens - 1
+    n_trades = int(opened_so_far[-1]) if opened_so_far.size else 0
+    flow_existing = np.where(had, -existing_qty * price - commission, 0.0)
+    flow_open = np.where(opens, -opening_qty * price - np.where(had, 0.0, commission), 0.0)
+    pnl = np.zeros(n_trades)
+    pnl += np.bincount(id_existing[had], flow_existing[had], minlength=n_trades)
+    pnl += np.bincount(id_open[opens], flow_open[opens], minlength=n_trades)
+    symbol = col[opens]
+    entry_row = row[opens]
+    exit_row = np.full(n_trades, last_row, dtype=np.int64)
+    exit_row[id_existing[closes]] = row[closes]
+    still_open = np.ones(n_trades, dtype=bool)
+    still_open[id_existing[closes]] = False
+    pnl[still_open] += final_shares[symbol[still_open]] * last_mark[symbol[still_open]]
+    return {
+        "symbol": symbol,
+        "entry_row": entry_row,
+        "exit_row": exit_row,
+        "direction": np.sign(opening_qty[opens]),
+        "pnl": pnl,
+        "entry_notional": np.abs(opening_qty[opens] * price[opens]),
+        "still_open": still_open,
+    }
 
 
 def simulate_positions(
@@ -157,8 +142,14 @@ def simulate_positions(
         raise BacktestInputError(f"close must be 2-D (bars, symbols), got shape {close.shape}")
     shape = close.shape
     _check_arrays(
-        {"open": open_, "weights": weights, "high": high, "low": low, "volume": volume,
-         "half_spread": half_spread},
+        {
+            "open": open_,
+            "weights": weights,
+            "high": high,
+            "low": low,
+            "volume": volume,
+            "half_spread": half_spread,
+        },
         shape,
     )
     if initial_capital <= 0 or max_gross_exposure <= 0 or max_borrow < 0:
@@ -167,7 +158,8 @@ def simulate_positions(
             f"max_borrow={max_borrow}: capital and gross limit must be > 0, borrow >= 0"
         )
     n_bars, n_symbols = shape
-    weights = np.nan_to_num(weights, nan=0.0)
+    if np.isnan(weights).any():  # copy only when needed: the weights can be gigabytes
+        weights = np.nan_to_num(weights, nan=0.0)
     mark = forward_filled(close)
 
     changed = np.empty(n_bars, dtype=bool)
@@ -181,16 +173,20 @@ def simulate_positions(
     net = np.empty(n_bars)
     traded = np.zeros(n_bars)
     cost_path = np.zeros(n_bars)
-    shares = np.zeros(n_symbols)
+    # Column 0: shares held, column 1: their absolute value; one matmul marks both.
+    held = np.zeros((n_symbols, 2))
+    shares = held[:, 0]
     executed_w = np.zeros(n_symbols)
     cash = float(initial_capital)
-    book = _TradeBook(n_symbols)
+    log: dict[str, list[np.ndarray]] = {k: [] for k in ("col", "old", "new", "price", "commission")}
+    log_rows: list[int] = []
+    log_sizes: list[int] = []
     last = 0  # rows [last, row) are marked with the current holdings
 
     def mark_block(stop: int) -> None:
         if stop <= last:
             return
-        values = mark[last:stop] @ np.column_stack((shares, np.abs(shares)))
+        values = mark[last:stop] @ held
         equity[last:stop] = cash + values[:, 0]
         cash_path[last:stop] = cash
         net[last:stop] = values[:, 0]
@@ -220,7 +216,8 @@ def simulate_positions(
         old = shares[cols]
         wanted = target[cols] * equity_decided / price
         # Gross exposure after the rebalance, valued at this open (last close if missing).
-        gross_others = float(np.abs(shares) @ mark[decided] - np.abs(old) @ mark[decided, cols])
+        prev_mark = mark[decided]
+        gross_others = float(held[:, 1] @ prev_mark - np.abs(old) @ prev_mark[cols])
         gross_new = float(np.abs(wanted) @ price)
         room = max(0.0, max_gross_exposure * equity_decided - gross_others)
         if gross_new > room:
@@ -229,7 +226,9 @@ def simulate_positions(
         impact = costs.price_impact(
             delta,
             half_spread=None if half_spread is None else half_spread[decided, cols],
-            bar_range=None if high is None or low is None else (high[row, cols] - low[row, cols]) / price,
+            bar_range=None
+            if high is None or low is None
+            else (high[row, cols] - low[row, cols]) / price,
             volume=None if volume is None else volume[row, cols],
         )
         fill = costs.fill_prices(price, delta, impact)
@@ -244,14 +243,32 @@ def simulate_positions(
             commission = costs.commissions(delta, fill)
             outflow = float(delta @ fill + commission.sum())
         new = old + delta
-        book.apply(row, cols, old, new, fill, commission)
-        shares[cols] = new
+        for key, values in (
+            ("col", cols),
+            ("old", old),
+            ("new", new),
+            ("price", fill),
+            ("commission", commission),
+        ):
+            log[key].append(values)
+        log_rows.append(row)
+        log_sizes.append(cols.size)
+        size = np.abs(delta)
+        held[cols, 0] = new
+        held[cols, 1] = np.abs(new)
         executed_w[cols] = target[cols]
         cash -= outflow
-        traded[row] = float(np.abs(delta) @ fill)
-        cost_path[row] = float(commission.sum() + np.abs(delta) @ (price * impact))
+        traded[row] = float(size @ fill)
+        cost_path[row] = float(commission.sum() + size @ (price * impact))
     mark_block(n_bars)
-    trades = book.finish(n_bars - 1, shares, mark[-1])
+    fills = {
+        k: np.concatenate(v) if v else np.empty(0, dtype=np.int64 if k == "col" else float)
+        for k, v in log.items()
+    }
+    fills["row"] = np.repeat(np.asarray(log_rows, dtype=np.int64), log_sizes)
+    # Orders scaled to nothing by the limits are not fills.
+    fills = {k: v[fills["old"] != fills["new"]] for k, v in fills.items()}
+    trades = round_trips(fills, n_bars - 1, shares, mark[-1])
     return SimulationPaths(
         equity=equity,
         cash=cash_path,

@@ -1,7 +1,8 @@
 """Self-contained HTML backtest report and the results table that compares runs.
 
-The report is one HTML file with every figure embedded as a base64 PNG (matplotlib, Agg
-backend, no network or external files): equity against the benchmarks, drawdown,
+The report is one HTML file with every figure embedded as a base64 PNG (matplotlib
+``Figure`` objects rendered by Agg without pyplot, so no global backend or figure state;
+no network or external files): equity against the benchmarks, drawdown,
 monthly-returns heatmap, trade-return distribution, signal confidence against realised
 hit rate, and the metrics table. ``append_results_row`` adds one row per run to a
 Parquet table under ``get_settings().reports_dir`` (written to a temporary name, then
@@ -20,18 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # no display: reports are rendered in workers and tests
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from signal_pipeline.backtest.benchmark import compare_to_benchmarks  # noqa: E402
-from signal_pipeline.backtest.result import BacktestResult  # noqa: E402
-from signal_pipeline.backtest.risk import drawdown_series  # noqa: E402
+from signal_pipeline.backtest.benchmark import compare_to_benchmarks
+from signal_pipeline.backtest.result import BacktestResult
+from signal_pipeline.backtest.risk import drawdown_series
 
 RESULTS_TABLE = "backtest_results.parquet"
 FIGURE_TITLES = {
@@ -46,12 +42,12 @@ FIGURE_TITLES = {
 def _png(fig: Figure) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _equity_figure(returns: pd.Series, benchmarks: Mapping[str, pd.Series]) -> Figure:
-    fig, ax = plt.subplots(figsize=(9, 3.6))
+    fig = Figure(figsize=(9, 3.6))
+    ax = fig.subplots()
     ax.plot(returns.index, (1 + returns.fillna(0)).cumprod(), label="strategy", lw=1.6)
     for name, series in benchmarks.items():
         aligned = series.reindex(returns.index).fillna(0)
@@ -63,7 +59,8 @@ def _equity_figure(returns: pd.Series, benchmarks: Mapping[str, pd.Series]) -> F
 
 
 def _drawdown_figure(returns: pd.Series) -> Figure:
-    fig, ax = plt.subplots(figsize=(9, 2.6))
+    fig = Figure(figsize=(9, 2.6))
+    ax = fig.subplots()
     drawdown = drawdown_series(returns.to_numpy())
     ax.fill_between(returns.index, drawdown, 0.0, color="tab:red", alpha=0.4)
     ax.set_ylabel("drawdown")
@@ -81,7 +78,8 @@ def monthly_returns_table(returns: pd.Series) -> pd.DataFrame:
 
 def _monthly_figure(returns: pd.Series) -> Figure:
     table = monthly_returns_table(returns)
-    fig, ax = plt.subplots(figsize=(9, 0.6 + 0.5 * len(table)))
+    fig = Figure(figsize=(9, 0.6 + 0.5 * len(table)))
+    ax = fig.subplots()
     values = table.to_numpy(dtype=float)
     bound = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0
     image = ax.imshow(values, cmap="RdYlGn", vmin=-bound, vmax=bound, aspect="auto")
@@ -95,7 +93,8 @@ def _monthly_figure(returns: pd.Series) -> Figure:
 
 
 def _trade_figure(trades: pd.DataFrame) -> Figure:
-    fig, ax = plt.subplots(figsize=(6, 3))
+    fig = Figure(figsize=(6, 3))
+    ax = fig.subplots()
     values = trades["return"].to_numpy(dtype=float) if "return" in trades else np.empty(0)
     values = values[np.isfinite(values)]
     if values.size:
@@ -125,7 +124,8 @@ def confidence_hit_rate(trades: pd.DataFrame, bins: int = 5) -> pd.DataFrame:
 
 
 def _confidence_figure(trades: pd.DataFrame) -> Figure:
-    fig, ax = plt.subplots(figsize=(6, 3))
+    fig = Figure(figsize=(6, 3))
+    ax = fig.subplots()
     table = confidence_hit_rate(trades)
     if len(table):
         ax.plot(table["confidence"], table["hit_rate"], marker="o", label="realised hit rate")
@@ -134,8 +134,9 @@ def _confidence_figure(trades: pd.DataFrame) -> Figure:
         ax.set_ylim(0, 1)
         ax.legend(loc="best")
     else:
-        ax.text(0.5, 0.5, "no confidence in trades", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5, 0.5, "no confidence in trades", ha="center", va="center", transform=ax.transAxes
+        )
     ax.set_xlabel("signal confidence")
     ax.set_ylabel("hit rate")
     return fig
@@ -151,8 +152,11 @@ def _table(rows: Mapping[str, Mapping[str, Any]] | pd.DataFrame) -> str:
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     body = "".join(
-        "<tr><th>" + html.escape(str(i)) + "</th>"
-        + "".join(f"<td>{_format(v)}</td>" for v in row) + "</tr>"
+        "<tr><th>"
+        + html.escape(str(i))
+        + "</th>"
+        + "".join(f"<td>{_format(v)}</td>" for v in row)
+        + "</tr>"
         for i, row in zip(frame.index, frame.itertuples(index=False), strict=True)
     )
     return f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>"

@@ -42,8 +42,7 @@ def volatility_target_weights(
     """Signed weights of new positions (see module docstring for the formula)."""
     if target_volatility <= 0 or max_weight <= 0:
         raise BacktestConfigError(
-            f"target_volatility={target_volatility!r}, max_weight={max_weight!r}: "
-            "both must be > 0"
+            f"target_volatility={target_volatility!r}, max_weight={max_weight!r}: both must be > 0"
         )
     vol = np.asarray(volatility, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -53,9 +52,7 @@ def volatility_target_weights(
     return np.sign(np.asarray(direction, dtype=float)) * scale * vol_weight
 
 
-def trailing_volatility(
-    close: np.ndarray, row: int, window: int, periods_per_year: float
-) -> float:
+def trailing_volatility(close: np.ndarray, row: int, window: int, periods_per_year: float) -> float:
     """Annualised std of the log returns of ``close[row - window : row + 1]`` (NaN-aware).
 
     Uses only prices known at ``row`` (its close included), so it is safe for sizing an

@@ -76,7 +76,9 @@ def simulate_trades(
         net[last:stop] = values[:, 0]
         gross[last:stop] = values[:, 1]
 
-    def fill(idx: np.ndarray, qty: np.ndarray, ref: np.ndarray, row: int) -> tuple[np.ndarray, np.ndarray]:
+    def fill(
+        idx: np.ndarray, qty: np.ndarray, ref: np.ndarray, row: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         cols = sym[idx]
         impact = costs.price_impact(
             qty,
@@ -117,7 +119,9 @@ def simulate_trades(
             weight = np.minimum(np.abs(weights[entries]), max_position_weight)
             qty = direction[entries] * weight * equity_before / price
             prev_mark = mark[row - 1] if row > 0 else np.zeros(n_symbols)
-            room = max(0.0, max_gross_exposure * equity_before - float(np.abs(holdings) @ prev_mark))
+            room = max(
+                0.0, max_gross_exposure * equity_before - float(np.abs(holdings) @ prev_mark)
+            )
             wanted = float(np.abs(qty) @ price)
             if wanted > room:
                 qty = qty * (room / wanted)

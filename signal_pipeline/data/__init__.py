@@ -11,6 +11,14 @@ from typing import Any
 
 _EXPORTS = {
     "BarDataError": "signal_pipeline.data.validation",
+    "DataContractError": "signal_pipeline.data.validation",
+    "DataQuarantineWarning": "signal_pipeline.data.validation",
+    "check_quotes": "signal_pipeline.data.validation",
+    "check_option_chains": "signal_pipeline.data.validation",
+    "TableCheck": "signal_pipeline.data.validation",
+    "OPTIONAL_BAR_COLUMNS": "signal_pipeline.data.contracts",
+    "ingest_files": "signal_pipeline.data.loaders",
+    "IngestResult": "signal_pipeline.data.loaders",
     "OptionChainError": "signal_pipeline.data.validation",
     "QuoteDataError": "signal_pipeline.data.validation",
     "validate_bars": "signal_pipeline.data.validation",

@@ -25,8 +25,9 @@ from signal_pipeline.data.contracts import UTC_DTYPE, parse_timestamps
 Stamp = Literal["auto", "open", "close"]
 DEFAULT_SESSION_TZ = "America/New_York"
 _DAY = pd.Timedelta(days=1)
-# Daily data has 1-day steps with 3-day weekends; coarser data (weekly, monthly) would
-# need another close rule, so it is refused.
+# Daily data has 1-day steps, 3 or 4 over weekends and holidays; when even the
+# shortest step is longer the bars are weekly or monthly, which need another close
+# rule, so they are refused.
 _LONGEST_DAILY_STEP = pd.Timedelta(days=4)
 
 
@@ -80,24 +81,28 @@ class StampedTimes:
     stamp: str
 
 
-def infer_bar_interval(moments: pd.Series, symbols: pd.Series) -> pd.Timedelta | None:
-    """Most common positive step between consecutive stamps of the same symbol."""
-    stamps = (
-        moments.array.asi8
-        if isinstance(moments.dtype, pd.DatetimeTZDtype)
-        else moments.to_numpy("datetime64[ns]").view("i8")
-    )
+def positive_steps(moments: pd.Series, symbols: pd.Series) -> np.ndarray:
+    """Positive gaps (ns) between consecutive stamps of the same symbol."""
+    if isinstance(moments.dtype, pd.DatetimeTZDtype):
+        stamps = moments.array.asi8
+    else:
+        stamps = moments.to_numpy("datetime64[ns]").view("i8")
     codes, _ = pd.factorize(symbols)
-    order = (
-        np.arange(len(codes)) if (np.diff(codes) >= 0).all() else np.argsort(codes, kind="stable")
-    )
+    grouped = (np.diff(codes) >= 0).all()
+    order = np.arange(len(codes)) if grouped else np.argsort(codes, kind="stable")
     c, s = codes[order], stamps[order]
     valid = s != np.iinfo(np.int64).min
     steps = np.diff(s)
     keep = (c[1:] == c[:-1]) & (steps > 0) & valid[1:] & valid[:-1]
-    if not keep.any():
+    return steps[keep]
+
+
+def infer_bar_interval(moments: pd.Series, symbols: pd.Series) -> pd.Timedelta | None:
+    """Most common positive step between consecutive stamps of the same symbol."""
+    steps = positive_steps(moments, symbols)
+    if not len(steps):
         return None
-    values, counts = np.unique(steps[keep], return_counts=True)
+    values, counts = np.unique(steps, return_counts=True)
     return pd.Timedelta(int(values[np.argmax(counts)]), unit="ns")
 
 
@@ -113,44 +118,62 @@ def to_close_stamps(
     date_only: bool,
 ) -> StampedTimes:
     """Bar stamps as UTC close moments (see the module docstring for the rules)."""
-    parsed = parse_timestamps(raw, tz=tz)
-    naive = len(parsed.naive_rows) > 0
+    written = parse_timestamps(raw, tz=None)
+    naive = len(written.naive_rows) > 0
     if naive:
-        # Wall-clock times as written; enough to tell dates from intraday times.
-        local = parse_timestamps(raw, tz="UTC").values.dt.tz_localize(None)
+        # Wall-clock times as written: their dates label daily bars whatever tz says.
+        wall = parse_timestamps(raw, tz="UTC").values.dt.tz_localize(None)
+        aware = None if tz is None else _localise(wall, tz)
     else:
-        local = parsed.values.dt.tz_convert(session_close.tz).dt.tz_localize(None)
+        aware = written.values
+    local = wall if aware is None else aware.dt.tz_convert(session_close.tz).dt.tz_localize(None)
+    steps = positive_steps(local, symbols)
     interval = bar_interval or infer_bar_interval(local, symbols)
-    if interval is not None and interval > _LONGEST_DAILY_STEP:
+    shortest = pd.Timedelta(int(steps.min()), unit="ns") if len(steps) else None
+    if (bar_interval or shortest or _DAY) > _LONGEST_DAILY_STEP:
+        # Even the closest bars are days apart: weekly or monthly bars, whose close is
+        # not the session close of their label date.
         raise StampError(
-            f"bars are {interval} apart (rule: unsupported_interval); only daily and intraday bars are supported",
+            f"bars are at least {bar_interval or shortest} apart (rule: unsupported_interval); only "
+            "daily and intraday bars are supported",
             rule="unsupported_interval",
         )
-    clock = _time_of_day_ns(local)
+    labels = wall if naive else local
+    clock = _time_of_day_ns(labels)
     midnight = bool(len(clock)) and bool((clock == 0).all())
     daily = (
         date_only or (interval is not None and interval >= _DAY) or (interval is None and midnight)
     )
     if daily:
-        utc_clock = _time_of_day_ns(parsed.values.dt.tz_localize(None))
-        if not naive and len(utc_clock) and bool((utc_clock == 0).all()):
+        if not naive and _all_midnight(written.values.dt.tz_localize(None)):
             # Stamps at UTC midnight label the UTC date (converting first would give the eve).
-            local = parsed.values.dt.tz_localize(None)
-        closes = session_close.on(local.dt.normalize())
-        return StampedTimes(closes, interval or _DAY, "date")
-    if naive:
-        return StampedTimes(raw, interval, stamp)
+            labels = written.values.dt.tz_localize(None)
+        return StampedTimes(session_close.on(labels.dt.normalize()), interval or _DAY, "date")
+    if aware is None:
+        return StampedTimes(raw, interval, stamp)  # validation refuses naive stamps by name
     if stamp == "auto":
         stamp = _detect_stamp(local, interval, session_open, session_close)
     if stamp == "close":
-        return StampedTimes(parsed.values, interval, "close")
+        return StampedTimes(aware, interval, "close")
     if interval is None:
         raise StampError(
             "cannot shift open stamps to close stamps: the bar interval cannot be inferred "
             "(rule: unknown_interval); pass bar_interval='1min' (or the bars' length)",
             rule="unknown_interval",
         )
-    return StampedTimes(parsed.values + interval, interval, "open")
+    return StampedTimes(aware + interval, interval, "open")
+
+
+def _localise(wall: pd.Series, tz: str) -> pd.Series:
+    """Wall-clock times in ``tz`` as UTC; times skipped or repeated by a DST change
+    become NaT, which validation reports as ``bad_timestamp`` rows."""
+    local = wall.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    return local.dt.tz_convert("UTC").astype(UTC_DTYPE)
+
+
+def _all_midnight(naive: pd.Series) -> bool:
+    clock = _time_of_day_ns(naive)
+    return bool(len(clock)) and bool((clock == 0).all())
 
 
 def _detect_stamp(

@@ -72,7 +72,7 @@ _OPTION_ALIASES: dict[str, list[str]] = {
     "last": ["last", "lastprice", "lasttradeprice"],
     "volume": ["volume", "vol"],
     "open_interest": ["openinterest", "oi"],
-    "underlying_price": ["underlyingprice", "underlyinglast", "underlying", "spot", "spotprice"],
+    "underlying_price": ["underlyingprice", "underlyinglast", "spot", "spotprice"],
     "implied_volatility": ["impliedvolatility", "iv", "impliedvol"],
 }
 ALIASES: dict[str, dict[str, list[str]]] = {

@@ -163,17 +163,22 @@ def parse_timestamps(values: pd.Series, *, tz: str | None) -> ParsedTimes:
 def to_float(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Column as float64 plus a mask of cells that held text that is not a number."""
     if is_numeric_dtype(values.dtype):
-        return values.astype("float64"), np.zeros(len(values), dtype=bool)
+        return values.astype("float64", copy=False), np.zeros(len(values), dtype=bool)
     numbers = pd.to_numeric(values, errors="coerce").astype("float64")
     unparsed = values.notna().to_numpy() & numbers.isna().to_numpy()
     return numbers, unparsed
 
 
 def to_text(values: pd.Series) -> pd.Series:
-    """Column as Python ``str`` objects with missing cells as ``None``; blank = missing."""
-    text = values.astype("string").str.strip()
-    text = text.mask(text == "")
-    return text.astype(object).where(text.notna(), None)
+    """Column as Python ``str`` objects with missing cells as ``None``; blank = missing.
+
+    Names repeat (a few symbols over millions of rows), so each distinct value is
+    cleaned once and the result spread back by its code.
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    cleaned = [str(u).strip() or None for u in uniques]
+    lookup = np.array([*cleaned, None], dtype=object)  # code -1 (missing) -> None
+    return pd.Series(lookup[codes], index=values.index, dtype=object)
 
 
 def _as_utc_ns(values: pd.Series) -> pd.Series:

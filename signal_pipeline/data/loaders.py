@@ -219,6 +219,15 @@ def _ingest_one(
         raise error(message, source=source, rule=exc.rule) from exc
     frame = mapped.frame
     frame["symbol"] = _symbols(frame, symbol, path, error)
+    missing = [c for c in CONTRACTS[kind].required if c not in frame.columns]
+    if missing:
+        raise error(
+            f"{source}: missing columns {missing} (rule: missing_columns); the file has "
+            f"{list(raw.columns)}, unmatched {mapped.ignored}; name them with "
+            f"columns={{'<file column>': '{missing[0]}'}}",
+            source=source,
+            rule="missing_columns",
+        )
     session_close = SessionTime.parse(opts.session_close)
     session_open = SessionTime.parse(opts.session_open, session_close.tz)
     date_cols = {target for vendor, target in mapped.renamed.items() if vendor in date_only}

@@ -45,7 +45,7 @@ def _first_failing(
 
 def _non_finite(columns: list[str], name: str, noun: str) -> RowRule:
     def test(frame: pd.DataFrame) -> np.ndarray:
-        return ~np.isfinite(frame[columns].to_numpy(dtype=float)).all(axis=1)
+        return np.logical_or.reduce([~np.isfinite(frame[c].to_numpy()) for c in columns])
 
     def reason(rows: pd.DataFrame) -> pd.Series:
         return _first_failing(rows, columns, lambda s: ~np.isfinite(s), " is missing or not finite")
@@ -67,11 +67,13 @@ def _below(columns: list[str], name: str, summary: str, *, floor: float, strict:
 
 
 def _low_above_body(frame: pd.DataFrame) -> np.ndarray:
-    return (frame["low"] > np.minimum(frame["open"], frame["close"])).to_numpy()
+    low, open_, close = (frame[c].to_numpy() for c in ("low", "open", "close"))
+    return low > np.minimum(open_, close)
 
 
 def _high_below_body(frame: pd.DataFrame) -> np.ndarray:
-    return (frame["high"] < np.maximum(frame["open"], frame["close"])).to_numpy()
+    high, open_, close = (frame[c].to_numpy() for c in ("high", "open", "close"))
+    return high < np.maximum(open_, close)
 
 
 BAR_RULES: list[RowRule] = [

@@ -74,6 +74,15 @@ def expiry_dates(trading_days: pd.DatetimeIndex, tenors_days: tuple[int, ...]) -
     return raw - back
 
 
+def expiry_stamps(
+    trading_days: pd.DatetimeIndex, tenors_days: tuple[int, ...], session_tz: str
+) -> np.ndarray:
+    """UTC nanoseconds of 16:00 local time on each expiry date, (n_days, n_tenors)."""
+    local = (expiry_dates(trading_days, tenors_days) + np.timedelta64(16, "h")).astype("M8[ns]")
+    utc = pd.DatetimeIndex(local.ravel()).tz_localize(session_tz).tz_convert("UTC")
+    return utc.asi8.reshape(len(trading_days), len(tenors_days))
+
+
 def strike_grid(spot: float, strike_range: float) -> np.ndarray:
     """Listed strikes within spot * (1 +- strike_range) on an exchange-style increment."""
     target = spot / 40.0

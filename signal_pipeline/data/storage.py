@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import duckdb
 import pandas as pd
@@ -79,11 +80,16 @@ class Warehouse:
         )
 
     # ---------------------------------------------------------------- writes
-    def write_partitioned(self, table: str, df: pd.DataFrame) -> WriteSummary:
+    def write_partitioned(
+        self, table: str, df: pd.DataFrame, *, replace: Literal["date", "symbol"] = "date"
+    ) -> WriteSummary:
         """Write rows keyed by (symbol, ts), one ``date=`` folder per session date.
 
-        Each session date present in ``df`` replaces that whole date folder atomically;
-        other dates are left untouched (so re-running a Dagster partition is idempotent).
+        ``replace="date"``: each session date present in ``df`` replaces that whole date
+        folder atomically; other dates are left untouched (so re-running a Dagster
+        partition is idempotent). ``replace="symbol"``: only the (date, symbol) files
+        present in ``df`` are replaced, each atomically, so a large table can be written
+        one symbol at a time in bounded memory.
         """
         missing = {"symbol", "ts"} - set(df.columns)
         if missing:
@@ -93,8 +99,9 @@ class Warehouse:
         dates = session_dates(df["ts"])
         written: list[str] = []
         files = 0
+        replace_one = self._replace_date if replace == "date" else self._replace_symbols
         for date, day in df.groupby(dates, sort=True):
-            files += self._replace_date(table, str(date), day)
+            files += replace_one(table, str(date), day)
             written.append(str(date))
         return WriteSummary(table, len(df), tuple(written), files)
 
@@ -124,6 +131,22 @@ class Warehouse:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         shutil.rmtree(old, ignore_errors=True)
+        return files
+
+    def _replace_symbols(self, table: str, date: str, day: pd.DataFrame) -> int:
+        folder = self.table_path(table) / f"date={date}"
+        files = 0
+        for symbol, rows in day.groupby("symbol", sort=True):
+            target = folder / f"symbol={symbol}" / "part-0.parquet"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f"{_TMP_PREFIX}{symbol}-{uuid.uuid4().hex[:8]}.parquet"
+            try:
+                frame = rows.drop(columns=["symbol"]).reset_index(drop=True)
+                pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
+            files += 1
         return files
 
     def write_table(self, table: str, df: pd.DataFrame) -> WriteSummary:
@@ -159,7 +182,10 @@ class Warehouse:
         swap (only its ``.old-`` copy exists) is put back.
         """
         removed = 0
-        for path in self.root.glob(f"*/{_TMP_PREFIX}*"):
+        for path in [
+            *self.root.glob(f"*/{_TMP_PREFIX}*"),
+            *self.root.glob(f"*/date=*/{_TMP_PREFIX}*"),
+        ]:
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink()
             removed += 1
         for path in self.root.glob(f"*/{_OLD_PREFIX}*"):

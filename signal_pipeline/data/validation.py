@@ -17,9 +17,7 @@ Two kinds of problems:
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -33,86 +31,50 @@ from signal_pipeline.data.contracts import (
     to_float,
     to_text,
 )
+from signal_pipeline.data.errors import (
+    ERROR_CLASSES,
+    BarDataError,
+    DataContractError,
+    DataQuarantineWarning,
+    OptionChainError,
+    QuoteDataError,
+    show_rows,
+)
+from signal_pipeline.data.keys import adjacent_keys_repeat, find_duplicates, key_order, sortable
+from signal_pipeline.data.quarantine import (
+    TableCheck,
+    quarantine_error,
+    quarantine_table,
+    rule_order,
+    warn_quarantined,
+)
 from signal_pipeline.data.rules import ROW_RULES
 
 Errors = Literal["raise", "quarantine"]
-_SHOWN_ROWS = 10
-_QUARANTINE_FIX = "fix the source or pass errors='quarantine' to set them aside"
-
-
-class DataContractError(ValueError):
-    """A table broke its contract. ``rule`` is the (first) broken rule, ``rows`` the
-    0-based positions of the offending rows in the input (empty for table-wide
-    problems), ``counts`` the number of rows per broken rule."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        source: str | None,
-        rule: str,
-        rows: Sequence[int] = (),
-        counts: Mapping[str, int] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.source = source
-        self.rule = rule
-        self.rows = [int(r) for r in rows]
-        self.counts = dict(counts) if counts is not None else {rule: len(self.rows)}
-
-
-class BarDataError(DataContractError):
-    """Bars broke the bar contract."""
-
-
-class QuoteDataError(DataContractError):
-    """Quotes broke the quote contract."""
-
-
-class OptionChainError(DataContractError):
-    """An option chain broke the option-chain contract."""
-
-
-class DataQuarantineWarning(UserWarning):
-    """Rows were set aside in quarantine (``errors='quarantine'``)."""
-
-
-ERROR_CLASSES: dict[str, type[DataContractError]] = {
-    "bars": BarDataError,
-    "quotes": QuoteDataError,
-    "option_chains": OptionChainError,
-}
-
-
-@dataclass(frozen=True)
-class TableCheck:
-    """Outcome of checking one table.
-
-    ``valid``: the rows that pass, in contract dtypes, sorted by the key, RangeIndex.
-    ``quarantine``: one row per rejected input row: ``source``, ``row`` (0-based
-    position in the input), ``rule`` (the first rule it broke), ``reason`` (every rule
-    it broke, readable), then its values in contract dtypes (unreadable cells are NaN/NaT,
-    the reason quotes the original text).
-    """
-
-    kind: str
-    source: str | None
-    valid: pd.DataFrame
-    quarantine: pd.DataFrame
-    ignored_columns: list[str] = field(default_factory=list)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        """Quarantined rows per rule (first broken rule of each row)."""
-        found = self.quarantine["rule"].value_counts(sort=False)
-        return {rule: int(found[rule]) for rule in rule_order(self.kind) if rule in found.index}
-
-    @property
-    def n_quarantined(self) -> int:
-        return len(self.quarantine)
-
-
 BarCheck = TableCheck
+
+__all__ = [
+    "ERROR_CLASSES",
+    "BarCheck",
+    "BarDataError",
+    "DataContractError",
+    "DataQuarantineWarning",
+    "OptionChainError",
+    "QuoteDataError",
+    "TableCheck",
+    "check_bars",
+    "check_option_chains",
+    "check_quotes",
+    "check_table",
+    "find_duplicates",
+    "quarantine_error",
+    "rule_order",
+    "sortable",
+    "validate_bars",
+    "validate_option_chains",
+    "validate_quotes",
+    "warn_quarantined",
+]
 
 
 def check_bars(
@@ -192,40 +154,6 @@ def _validate(
     return check.valid
 
 
-def warn_quarantined(check: TableCheck) -> None:
-    """Report set-aside rows; the caller decides where the table itself goes."""
-    label = check.source or f"{check.kind} frame"
-    detail = ", ".join(f"{rule}: {n}" for rule, n in check.counts.items())
-    warnings.warn(
-        f"{label}: {check.n_quarantined} of {check.n_quarantined + len(check.valid)} rows set aside in "
-        f"quarantine ({detail})",
-        DataQuarantineWarning,
-        stacklevel=3,
-    )
-
-
-def quarantine_error(check: TableCheck) -> DataContractError:
-    """The error that ``errors='raise'`` raises for a table with rejected rows."""
-    label = check.source or f"{check.kind} frame"
-    clauses = []
-    groups = dict(list(check.quarantine.groupby("rule", sort=False)))
-    by_rule = [(rule, groups[rule]) for rule in check.counts]
-    first_rule, first_rows = by_rule[0][0], by_rule[0][1]["row"].tolist()
-    for rule, group in by_rule:
-        rows = group["row"].tolist()
-        summary = _summary(check.kind, rule)
-        if len(rows) == 1:
-            summary = summary.replace("rows", "row", 1)
-        example = group["reason"].iloc[0]
-        clauses.append(
-            f"{len(rows)} {summary} (rule: {rule}) at rows {_show(rows)}, e.g. {example}"
-        )
-    message = f"{label}: " + "; ".join(clauses) + f"; {_QUARANTINE_FIX}"
-    return ERROR_CLASSES[check.kind](
-        message, source=check.source, rule=first_rule, rows=first_rows, counts=check.counts
-    )
-
-
 def check_table(
     df: pd.DataFrame,
     kind: str,
@@ -254,14 +182,21 @@ def check_table(
         masks[rule.name] = masks.get(rule.name, np.zeros(len(frame), bool)) | rule.test(frame)
     no_key = np.zeros(len(frame), bool)
     has_key = ~(masks.get("missing_symbol", no_key) | masks.get("bad_timestamp", no_key))
-    order = _key_order(frame, contract, has_key, sort=sort, label=label, source=source, error=error)
+    keys = {column: sortable(frame[column]) for column in contract.key}
+    order = key_order(
+        frame, contract, keys, has_key, sort=sort, label=label, source=source, error=error
+    )
     bad = np.logical_or.reduce(list(masks.values())) if masks else np.zeros(len(frame), bool)
-    dup_mask, dup_reason = find_duplicates(frame, contract, ~bad)
+    if adjacent_keys_repeat(keys, order):
+        dup_mask, dup_reason = find_duplicates(frame, contract, ~bad)
+    else:
+        dup_mask, dup_reason = np.zeros(len(frame), bool), pd.Series(dtype=object)
     masks["duplicate_key"] = dup_mask
     bad |= dup_mask
-    quarantine = _quarantine_table(frame, kind, masks, row_reasons.reasons, dup_reason, source)
+    quarantine = quarantine_table(frame, kind, masks, row_reasons.reasons, dup_reason, source)
     keep = order[~bad[order]]
-    valid = frame.take(keep).reset_index(drop=True)
+    in_place = len(keep) == len(frame) and bool((np.diff(keep) > 0).all())
+    valid = frame if in_place else frame.take(keep).reset_index(drop=True)
     return TableCheck(
         kind=kind, source=source, valid=valid, quarantine=quarantine, ignored_columns=ignored
     )
@@ -288,8 +223,11 @@ def _coerce(
     report = _CoercionReport({}, {})
     unreadable = np.zeros(n, bool)
     unreadable_reason = pd.Series("", index=pd.RangeIndex(n), dtype=object)
+    if not df.index.equals(pd.RangeIndex(n)):
+        # positions are the row numbers every message uses
+        df = df.set_axis(pd.RangeIndex(n), axis=0, copy=False)
     for name in present:
-        raw = df[name].reset_index(drop=True)
+        raw = df[name]
         if name in contract.text_columns:
             columns[name] = to_text(raw)
         elif name in contract.time_columns:
@@ -298,21 +236,22 @@ def _coerce(
                 rows = parsed.naive_rows.tolist()
                 raise ERROR_CLASSES[contract.kind](
                     f"{label}: {len(rows)} time stamps in {name!r} have no time zone (rule: naive_timestamps) "
-                    f"at rows {_show(rows)}, e.g. {raw.iloc[rows[0]]!r}; pass tz='America/New_York' (or the "
+                    f"at rows {show_rows(rows)}, e.g. {raw.iloc[rows[0]]!r}; pass tz='America/New_York' (or the "
                     f"zone they were written in), or write them with a UTC offset",
                     source=source,
                     rule="naive_timestamps",
                     rows=rows,
                 )
-            columns[name] = parsed.values.reset_index(drop=True)
+            columns[name] = parsed.values
             missing = raw.isna().to_numpy() | parsed.unparsed
             if missing.any():
                 report.masks["bad_timestamp"] = (
                     report.masks.get("bad_timestamp", np.zeros(n, bool)) | missing
                 )
                 text = raw[missing].astype(str)
-                why = (name + " = " + text.map(repr) + " is not a valid time stamp").where(
-                    raw[missing].notna(), name + " is missing"
+                zone = f" in {tz}" if tz else ""
+                why = (name + " = " + text.map(repr) + f" is not a valid time stamp{zone}").where(
+                    raw[missing].notna(), name + " is missing or unreadable"
                 )
                 report.reasons.setdefault("bad_timestamp", pd.Series(dtype=object))
                 report.reasons["bad_timestamp"] = pd.concat([report.reasons["bad_timestamp"], why])
@@ -322,173 +261,15 @@ def _coerce(
             if unparsed.any():
                 unreadable |= unparsed
                 unreadable_reason[unparsed] += (
-                    name + " = " + raw[unparsed].astype(str).map(repr) + " is not a number "
+                    "; " + name + " = " + raw[unparsed].astype(str).map(repr) + " is not a number"
                 )
     if "symbol" in columns:
         report.masks["missing_symbol"] = pd.isna(columns["symbol"]).to_numpy()
     if unreadable.any():
         report.masks["unreadable_value"] = unreadable
-        report.reasons["unreadable_value"] = unreadable_reason[unreadable].str.strip()
-    frame = pd.DataFrame(columns)
+        report.reasons["unreadable_value"] = unreadable_reason[unreadable].str.removeprefix("; ")
+    frame = pd.DataFrame(columns, copy=False)
     for name in contract.time_columns:
-        frame[name] = frame[name].astype(UTC_DTYPE)
+        if frame[name].dtype != UTC_DTYPE:
+            frame[name] = frame[name].astype(UTC_DTYPE)
     return frame, report
-
-
-def _key_order(
-    frame: pd.DataFrame,
-    contract: TableContract,
-    has_key: np.ndarray,
-    *,
-    sort: bool,
-    label: str,
-    source: str | None,
-    error: type[DataContractError],
-) -> np.ndarray:
-    """Row order of the output: grouped by symbol (keeping each symbol's own order), or
-    fully sorted when ``sort``. Time going backwards within a symbol is an error unless
-    ``sort``, since it usually means a broken or mis-stamped file."""
-    n = len(frame)
-    symbols = frame["symbol"].where(pd.Series(has_key), "")
-    codes, _ = pd.factorize(symbols, sort=True)
-    ts = frame["ts"].array.asi8.copy()
-    ts[~has_key] = np.iinfo(np.int64).min
-    extra = [c for c in contract.key if c not in ("symbol", "ts")]
-    if sort:
-        return np.lexsort([*(sortable(frame[c]) for c in reversed(extra)), ts, codes])
-    grouped = np.arange(n) if (np.diff(codes) >= 0).all() else np.argsort(codes, kind="stable")
-    g_codes, g_ts = codes[grouped], ts[grouped]
-    backwards = (g_codes[1:] == g_codes[:-1]) & (g_ts[1:] < g_ts[:-1]) & has_key[grouped][1:]
-    if backwards.any():
-        rows = np.sort(grouped[1:][backwards]).tolist()
-        first = rows[0]
-        raise error(
-            f"{label}: {len(rows)} rows whose ts is earlier than the previous row of the same symbol "
-            f"(rule: unsorted) at rows {_show(rows)}, e.g. row {first} ({frame['symbol'].iloc[first]}, "
-            f"{frame['ts'].iloc[first]}); sort the file by (symbol, ts) or pass sort=True",
-            source=source,
-            rule="unsorted",
-            rows=rows,
-        )
-    if extra:
-        # Within one (symbol, ts) snapshot the remaining key columns give a stable order.
-        return np.lexsort([*(sortable(frame[c]) for c in reversed(extra)), ts, codes])
-    return grouped
-
-
-def sortable(values: pd.Series) -> np.ndarray:
-    """A column as numbers whose order is the column's order (for np.lexsort)."""
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.array.asi8
-    if values.dtype == object:
-        return pd.factorize(values, sort=True)[0]
-    return values.to_numpy()
-
-
-def find_duplicates(
-    frame: pd.DataFrame, contract: TableContract, candidates: np.ndarray
-) -> tuple[np.ndarray, pd.Series]:
-    """Rows that share a key with another otherwise-valid row.
-
-    An exact copy of an earlier row is set aside and the first kept (vendor exports
-    that overlap); rows that share a key but disagree are all set aside, since nothing
-    says which one is right.
-    """
-    mask = np.zeros(len(frame), bool)
-    idx = np.flatnonzero(candidates)
-    shared = frame.iloc[idx][contract.key].duplicated(keep=False).to_numpy()
-    if not shared.any():
-        return mask, pd.Series(dtype=object)
-    positions = idx[shared]
-    rows = frame.iloc[positions].reset_index(drop=True)
-    group = rows.groupby(contract.key, sort=False).ngroup().to_numpy()
-    first = pd.Series(positions).groupby(group).transform("min").to_numpy()
-    copy = rows.duplicated(keep="first").to_numpy()
-    conflict = np.zeros(len(rows), bool)
-    conflict[~copy] = rows[~copy][contract.key].duplicated(keep=False).to_numpy()
-    size = pd.Series(~copy).groupby(group).transform("sum").to_numpy()
-    key_text = ", ".join(contract.key)
-    texts = np.full(len(rows), "", dtype=object)
-    for i in np.flatnonzero(copy | conflict):
-        texts[i] = (
-            f"exact copy of row {first[i]}"
-            if copy[i]
-            else f"{size[i]} rows share this ({key_text}) with different values, first at row {first[i]}"
-        )
-    hit = copy | conflict
-    mask[positions[hit]] = True
-    return mask, pd.Series(texts[hit], index=positions[hit])
-
-
-def _quarantine_table(
-    frame: pd.DataFrame,
-    kind: str,
-    masks: dict[str, np.ndarray],
-    coercion_reasons: dict[str, pd.Series],
-    dup_reason: pd.Series,
-    source: str | None,
-) -> pd.DataFrame:
-    order = rule_order(kind)
-    builders = {r.name: r.reason for r in ROW_RULES[kind]}
-    n = len(frame)
-    first_rule = np.full(n, -1, dtype=np.int64)
-    reasons = np.full(n, "", dtype=object)
-    for number, name in enumerate(order):
-        mask = masks.get(name)
-        if mask is None or not mask.any():
-            continue
-        positions = np.flatnonzero(mask)
-        if name in builders:
-            text = builders[name](frame.iloc[positions]).to_numpy(dtype=object)
-        elif name == "duplicate_key":
-            text = dup_reason.reindex(positions).to_numpy(dtype=object)
-        elif name == "missing_symbol":
-            text = np.full(len(positions), "symbol is missing", dtype=object)
-        else:
-            text = (
-                coercion_reasons[name]
-                .groupby(level=0)
-                .agg("; ".join)
-                .reindex(positions)
-                .to_numpy(dtype=object)
-            )
-        unset = first_rule[positions] < 0
-        first_rule[positions[unset]] = number
-        previous = reasons[positions]
-        reasons[positions] = np.where(previous == "", text, previous + "; " + text.astype(str))
-    bad = np.flatnonzero(first_rule >= 0)
-    table = frame.take(bad).reset_index(drop=True)
-    table.insert(0, "reason", pd.Series(reasons[bad], dtype=object))
-    table.insert(0, "rule", pd.Series(np.array(order, dtype=object)[first_rule[bad]], dtype=object))
-    table.insert(0, "row", bad.astype(np.int64))
-    table.insert(0, "source", source or "")
-    return table
-
-
-def rule_order(kind: str) -> list[str]:
-    """Row-level rules of ``kind`` in the order they are checked (a row's ``rule`` is
-    the first one it breaks)."""
-    return [
-        "missing_symbol",
-        "bad_timestamp",
-        "unreadable_value",
-        *[r.name for r in ROW_RULES[kind]],
-        "duplicate_key",
-    ]
-
-
-def _summary(kind: str, rule: str) -> str:
-    summaries = {r.name: r.summary for r in ROW_RULES[kind]}
-    summaries.update(
-        missing_symbol="rows without a symbol",
-        bad_timestamp="rows with a missing or unreadable time stamp",
-        unreadable_value="rows with a value that is not a number",
-        duplicate_key="rows whose key is not unique",
-    )
-    return summaries.get(rule, f"rows breaking {rule}")
-
-
-def _show(rows: Sequence[int]) -> str:
-    shown = ", ".join(str(r) for r in rows[:_SHOWN_ROWS])
-    more = f", ... {len(rows) - _SHOWN_ROWS} more" if len(rows) > _SHOWN_ROWS else ""
-    return f"[{shown}{more}]"

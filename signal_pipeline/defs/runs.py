@@ -54,7 +54,9 @@ def materialise(
     keys = [dg.AssetKey(name) for name in selection]
     unknown = [k.to_user_string() for k in keys if k not in graph.get_all_asset_keys()]
     if unknown:
-        raise ValueError(f"unknown asset(s) {unknown}; known: {sorted(k.to_user_string() for k in graph.get_all_asset_keys())}")
+        raise ValueError(
+            f"unknown asset(s) {unknown}; known: {sorted(k.to_user_string() for k in graph.get_all_asset_keys())}"
+        )
     tags: dict[str, str] = {}
     if partition_range is not None:
         tags = {

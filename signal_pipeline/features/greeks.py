@@ -72,10 +72,13 @@ class ImpliedVolResult:
 def option_sign(option_type: ArrayLike) -> FloatArray:
     """+1.0 for calls ('C'/'c'), −1.0 for puts ('P'/'p'); anything else raises."""
     kinds = np.asarray(option_type)
-    upper = np.char.upper(kinds.astype(str))
-    is_call = upper == "C"
-    is_put = upper == "P"
+    is_call = kinds == "C"
+    is_put = kinds == "P"
     unknown = ~(is_call | is_put)
+    if np.any(unknown):  # the slower case-folding pass only when needed
+        upper = np.char.upper(kinds.astype(str))
+        is_call, is_put = upper == "C", upper == "P"
+        unknown = ~(is_call | is_put)
     if np.any(unknown):
         bad = sorted({str(v) for v in np.atleast_1d(kinds)[np.atleast_1d(unknown)]})
         raise OptionInputError(
@@ -105,10 +108,11 @@ def _inputs(
     return tuple(np.array(a, dtype=np.float64) for a in arrays)
 
 
-def _valid(S: FloatArray, K: FloatArray, T: FloatArray, r: FloatArray, q: FloatArray,
-           sigma: FloatArray) -> NDArray[np.bool_]:  # fmt: skip
-    finite = np.isfinite(S) & np.isfinite(K) & np.isfinite(T) & np.isfinite(r) & np.isfinite(q)
-    return finite & np.isfinite(sigma) & (S > 0) & (K > 0) & (T > 0) & (sigma > 0)
+def _valid(*arrays: FloatArray) -> NDArray[np.bool_]:
+    """Finite everywhere, and S, K, T, sigma (positions 0, 1, 2, 5 of S, K, T, r, q, sigma) > 0."""
+    finite = np.logical_and.reduce([np.isfinite(a) for a in arrays])
+    S, K, T, _, _, sigma = arrays
+    return finite & (S > 0) & (K > 0) & (T > 0) & (sigma > 0)
 
 
 def bsm_price(
@@ -122,8 +126,8 @@ def bsm_price(
 ) -> FloatArray:
     """Black-Scholes-Merton price of European calls/puts (vectorised; NaN for invalid inputs).
 
-    Example: ``bsm_price(49, 50, 0.3846, 0.05, 0.2, 0.0, "C")`` ≈ 2.4005 (Hull, Example 19.1
-    prices this call at $2.40).
+    Example: ``bsm_price(49, 50, 0.3846, 0.05, 0.2, 0.0, "C")`` ≈ 2.4005, the $2.40 of Hull's
+    delta-hedging example (*Options, Futures and Other Derivatives*, ch. "The Greek Letters").
     """
     S, K, T, r, q, sigma = _inputs(S, K, T, r, q, sigma)
     sign = np.broadcast_to(option_sign(option_type), S.shape)
@@ -131,7 +135,7 @@ def bsm_price(
     with np.errstate(all="ignore"):
         forward = S * np.exp((r - q) * T)
         otm = _black_otm(forward, K, sigma * np.sqrt(T))
-        is_otm = (sign > 0) == (K >= forward)
+        is_otm = (sign > 0) == (forward <= K)
         intrinsic = np.maximum(sign * (forward - K), 0.0)
         # The requested option is either the OTM one or its parity twin (OTM + intrinsic).
         price = np.exp(-r * T) * np.where(is_otm, otm, otm + intrinsic)
@@ -312,8 +316,10 @@ def _solve_total_vol(
         lo_a, hi_a = lo[active], hi[active]
         inside = np.isfinite(newton) & (newton > lo_a) & (newton < hi_a)
         s_next = np.where(inside, newton, 0.5 * (lo_a + hi_a))
-        done = (np.abs(s_next - s_a) <= tol * np.maximum(s_a, 1e-300)) | (g == 0) | (
-            hi_a - lo_a <= tol * hi_a
+        done = (
+            (np.abs(s_next - s_a) <= tol * np.maximum(s_a, 1e-300))
+            | (g == 0)
+            | (hi_a - lo_a <= tol * hi_a)
         )
         s[active] = s_next
         iterations[active] = step

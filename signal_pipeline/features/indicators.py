@@ -375,7 +375,7 @@ def _trange(b: Ohlcv) -> dict[str, np.ndarray]:
           "population std of 100*ln(c_t/c_{t-1}) over the window", _periods_ok)  # fmt: skip
 def _realized_vol(b: Ohlcv, period: int) -> dict[str, np.ndarray]:
     ret = np.empty_like(b.close)
-    ret[0] = np.nan
+    ret[:1] = np.nan
     ret[1:] = 100.0 * np.diff(np.log(b.close))
     return {stem("realized_vol", period): talib.STDDEV(ret, period, 1.0)}
 

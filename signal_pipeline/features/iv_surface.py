@@ -76,7 +76,11 @@ def fit_smiles(slice_id: IntArray, k: FloatArray, iv: FloatArray, n_slices: int)
     s = [total(kk**p) for p in range(5)]  # Σk^0 … Σk^4
     rhs = np.stack([total(y), total(kk * y), total(kk**2 * y)], axis=1)
     normal = np.stack(
-        [np.stack([s[0], s[1], s[2]], 1), np.stack([s[1], s[2], s[3]], 1), np.stack([s[2], s[3], s[4]], 1)],
+        [
+            np.stack([s[0], s[1], s[2]], 1),
+            np.stack([s[1], s[2], s[3]], 1),
+            np.stack([s[2], s[3], s[4]], 1),
+        ],
         axis=1,
     )
     coef = np.full((n_slices, 3), np.nan)

@@ -6,21 +6,15 @@ value at row ``i`` uses rows ``<= i`` only, so appending bars never changes an e
 Rolling windows are counted in bars of whatever timeframe is passed in. Volume profile and
 price levels (support/resistance, breakouts) live in :mod:`.price_levels`.
 
-Formulas and sources (see ``docs/options-and-microstructure.md`` for the full list):
+Spread estimators from bars and Amihud illiquidity live in :mod:`.liquidity`; the rest:
 
-- Corwin & Schultz (2012), "A Simple Way to Estimate Bid-Ask Spreads from Daily High and
-  Low Prices", *Journal of Finance* 67(2), eqs. (14), (18), (19), with the paper's
-  overnight-gap adjustment and negative two-bar estimates set to zero.
-- Roll (1984), "A Simple Implicit Measure of the Effective Bid-Ask Spread in an Efficient
-  Market", *Journal of Finance* 39(4): ``spread = 2·sqrt(−cov(r_t, r_{t−1}))``, zero
-  when the serial covariance is positive.
-- Amihud (2002), "Illiquidity and stock returns", *Journal of Financial Markets* 5(1):
-  mean of ``|r_t| / (close_t · volume_t)``.
-- Tick rule (Lee & Ready 1991, §II): a trade above the previous price is a buy, below a
-  sell, unchanged takes the previous classification.
-- Bar-based buy volume: ``volume · (close − low) / (high − low)`` (the close-location
-  split used for bar data, e.g. Easley, López de Prado & O'Hara's bulk classification
-  idea in its simplest range form); half-half when ``high == low``.
+- Tick rule (Lee & Ready 1991, "Inferring Trade Direction from Intraday Data", *Journal of
+  Finance* 46(2)): a price above the previous one is a buy, below a sell, unchanged takes
+  the previous classification.
+- Bar-based buy volume: ``volume · (close − low) / (high − low)``, i.e. the close-location
+  value of Chaikin's accumulation/distribution line, CLV = (2C − H − L)/(H − L), mapped to
+  a buy fraction (CLV + 1)/2; half-half when ``high == low``.
+- VWAP: Σ price·volume / Σ volume, anchored at each session's open or over a rolling window.
 """
 
 from __future__ import annotations
@@ -32,6 +26,13 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from signal_pipeline.features.liquidity import (
+    amihud_illiquidity,
+    corwin_schultz_spread,
+    roll_spread,
+    rolling_mean,
+    rolling_sum,
+)
 from signal_pipeline.features.price_levels import support_resistance, volume_profile
 
 FloatArray = NDArray[np.float64]
@@ -54,66 +55,6 @@ class MicrostructureInputError(ValueError):
     """Bars or quotes handed to :func:`microstructure_features` break a precondition."""
 
 
-def _rolling_sum(values: FloatArray, window: int) -> FloatArray:
-    """Sum over the last ``window`` rows; NaN until the window is full or if it holds a NaN."""
-    return pd.Series(values).rolling(window, min_periods=window).sum().to_numpy()
-
-
-def _rolling_mean(values: FloatArray, window: int) -> FloatArray:
-    return pd.Series(values).rolling(window, min_periods=window).mean().to_numpy()
-
-
-def corwin_schultz_spread(
-    high: FloatArray, low: FloatArray, close: FloatArray, window: int
-) -> FloatArray:
-    """Corwin–Schultz (2012) relative spread, averaged over the last ``window`` bar pairs.
-
-    For the pair of bars (t−1, t), after shifting bar t's high and low by any gap that opens
-    between bar t−1's close and bar t's range (the paper's overnight adjustment)::
-
-        β = ln(H_{t−1}/L_{t−1})² + ln(H_t/L_t)²
-        γ = ln(max(H_{t−1}, H_t) / min(L_{t−1}, L_t))²
-        α = (√(2β) − √β)/(3 − 2√2) − √(γ/(3 − 2√2))
-        S = 2(e^α − 1)/(1 + e^α), floored at 0
-
-    The value at row t is the mean of the ``window`` pair estimates ending at t (warm-up:
-    ``window + 1`` bars). Result is a fraction of price (0.001 = 10 bp).
-    """
-    prev_close = np.roll(close, 1)
-    # Gap adjustment: a bar whose whole range lies above (below) the previous close is moved
-    # down (up) by the gap, so a price jump between bars is not read as spread.
-    up_gap = np.maximum(low - prev_close, 0.0)
-    down_gap = np.maximum(prev_close - high, 0.0)
-    shift = up_gap - down_gap
-    adj_high = high - shift
-    adj_low = low - shift
-    prev_high = np.roll(high, 1)
-    prev_low = np.roll(low, 1)
-    beta = np.log(prev_high / prev_low) ** 2 + np.log(adj_high / adj_low) ** 2
-    gamma = np.log(np.maximum(prev_high, adj_high) / np.minimum(prev_low, adj_low)) ** 2
-    denom = 3.0 - 2.0 * np.sqrt(2.0)
-    alpha = (np.sqrt(2.0 * beta) - np.sqrt(beta)) / denom - np.sqrt(gamma / denom)
-    pair = np.maximum(2.0 * (np.exp(alpha) - 1.0) / (1.0 + np.exp(alpha)), 0.0)
-    pair[:1] = np.nan  # the first bar has no predecessor
-    return _rolling_mean(pair, window)
-
-
-def roll_spread(close: FloatArray, window: int) -> FloatArray:
-    """Roll (1984) relative spread ``2·√(−cov(r_t, r_{t−1}))`` from log returns.
-
-    ``cov`` is the sample covariance (ddof = 1) of the last ``window`` pairs of consecutive
-    log returns; a non-negative covariance (no bid-ask bounce visible) gives 0. Warm-up:
-    ``window + 2`` bars.
-    """
-    ret = np.full(close.shape, np.nan)
-    ret[1:] = np.diff(np.log(close))
-    lagged = np.full(close.shape, np.nan)
-    lagged[1:] = ret[:-1]
-    cov = pd.Series(ret).rolling(window, min_periods=window).cov(pd.Series(lagged)).to_numpy()
-    with np.errstate(invalid="ignore"):
-        return np.where(np.isnan(cov), np.nan, 2.0 * np.sqrt(np.maximum(-cov, 0.0)))
-
-
 def bar_buy_volume(
     high: FloatArray, low: FloatArray, close: FloatArray, volume: FloatArray
 ) -> FloatArray:
@@ -133,9 +74,7 @@ def tick_rule_signs(close: FloatArray) -> FloatArray:
     return signs.to_numpy()
 
 
-def session_vwap(
-    session: NDArray[Any], price: FloatArray, volume: FloatArray
-) -> FloatArray:
+def session_vwap(session: NDArray[Any], price: FloatArray, volume: FloatArray) -> FloatArray:
     """VWAP anchored at each session's first bar: cumulative Σ price·volume / Σ volume
     within the session (``session`` labels the bars' sessions, e.g. their local dates).
     Before any volume trades in a session it is the bar's own price."""
@@ -145,26 +84,6 @@ def session_vwap(
     cum_v = grouped["v"].cumsum().to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(cum_v > 0, cum_pv / cum_v, price)
-
-
-def amihud_illiquidity(close: FloatArray, volume: FloatArray, window: int) -> FloatArray:
-    """Amihud (2002) illiquidity: mean over the last ``window`` bars of ``|r_t| / (close_t ·
-    volume_t)``, scaled by 1e6 (absolute return per million of traded value). Bars with no
-    volume have no ratio and are left out of the mean; NaN if none in the window traded.
-    Warm-up: ``window + 1`` bars."""
-    ret = np.full(close.shape, np.nan)
-    ret[1:] = np.abs(np.diff(np.log(close)))
-    dollar_volume = close * volume
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(dollar_volume > 0, ret / dollar_volume * 1e6, np.nan)
-    ratio[:1] = np.nan
-    started = np.zeros(close.shape)
-    started[1:] = 1.0  # rows with a return, traded or not: the window must be full of them
-    filled = _rolling_sum(np.nan_to_num(ratio), window)
-    counted = _rolling_sum((~np.isnan(ratio)).astype(float), window)
-    full = _rolling_sum(started, window) == window
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(full & (counted > 0), filled / counted, np.nan)
 
 
 def _quoted_spread(
@@ -178,8 +97,16 @@ def _quoted_spread(
             f"quotes lack columns {missing}: pass quotes in the quote contract "
             "(symbol, ts, bid, ask, bid_size, ask_size)"
         )
+    if "symbol" in quotes.columns and quotes["symbol"].nunique() > 1:
+        raise MicrostructureInputError(
+            f"quotes hold {quotes['symbol'].nunique()} symbols: pass only the quotes of the "
+            "bars' symbol"
+        )
     q = quotes[["ts", "bid", "ask", "bid_size", "ask_size"]].sort_values("ts", kind="stable")
-    left = pd.DataFrame({"ts": ts.to_numpy()})
+    # One time-stamp dtype on both sides (merge_asof refuses ns against us resolution).
+    q["ts"] = pd.to_datetime(q["ts"], utc=True).astype("datetime64[ns, UTC]")
+    left = pd.DataFrame({"ts": pd.to_datetime(ts, utc=True).astype("datetime64[ns, UTC]")})
+    left = left.reset_index(drop=True)
     joined = pd.merge_asof(
         left, q, on="ts", direction="backward", tolerance=max_age, allow_exact_matches=True
     )
@@ -188,7 +115,9 @@ def _quoted_spread(
     size = joined["bid_size"].to_numpy(dtype=float) + joined["ask_size"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         imbalance = np.where(
-            size > 0, (joined["bid_size"].to_numpy(float) - joined["ask_size"].to_numpy(float)) / size, 0.0
+            size > 0,
+            (joined["bid_size"].to_numpy(float) - joined["ask_size"].to_numpy(float)) / size,
+            0.0,
         )
         imbalance = np.where(np.isnan(bid), np.nan, imbalance)
         return ask - bid, (ask - bid) / (0.5 * (ask + bid)), imbalance
@@ -266,7 +195,9 @@ def microstructure_features(
     abs_spread, rel_spread = cs * close, cs.copy()
     if quotes is not None or {"bid", "ask"} <= set(bars.columns):
         if quotes is not None:
-            q_abs, q_rel, imbalance = _quoted_spread(bars["ts"], quotes, pd.Timedelta(p["quote_max_age"]))
+            q_abs, q_rel, imbalance = _quoted_spread(
+                bars["ts"], quotes, pd.Timedelta(p["quote_max_age"])
+            )
             out["quote_imbalance"] = imbalance
         else:
             bid = bars["bid"].to_numpy(dtype=np.float64)
@@ -282,23 +213,29 @@ def microstructure_features(
 
     buy = bar_buy_volume(high, low, close, volume)
     sell = volume - buy
-    normal_volume = _rolling_mean(volume, lw)
-    buy_sum, sell_sum, vol_sum = (_rolling_sum(x, fw) for x in (buy, sell, volume))
+    normal_volume = rolling_mean(volume, lw)
+    buy_sum, sell_sum, vol_sum = (rolling_sum(x, fw) for x in (buy, sell, volume))
     with np.errstate(invalid="ignore", divide="ignore"):
-        out[f"buy_pressure_{fw}_{lw}"] = np.where(normal_volume > 0, buy_sum / fw / normal_volume, np.nan)
-        out[f"sell_pressure_{fw}_{lw}"] = np.where(normal_volume > 0, sell_sum / fw / normal_volume, np.nan)
+        out[f"buy_pressure_{fw}_{lw}"] = np.where(
+            normal_volume > 0, buy_sum / fw / normal_volume, np.nan
+        )
+        out[f"sell_pressure_{fw}_{lw}"] = np.where(
+            normal_volume > 0, sell_sum / fw / normal_volume, np.nan
+        )
         out[f"order_imbalance_{fw}"] = np.where(vol_sum > 0, (buy_sum - sell_sum) / vol_sum, 0.0)
-        signed = _rolling_sum(tick_rule_signs(close) * volume, fw)
+        signed = rolling_sum(tick_rule_signs(close) * volume, fw)
         out[f"tick_imbalance_{fw}"] = np.where(vol_sum > 0, signed / vol_sum, 0.0)
     out[f"order_imbalance_{fw}"][np.isnan(vol_sum)] = np.nan
     out[f"tick_imbalance_{fw}"][np.isnan(vol_sum)] = np.nan
 
-    session = bars["ts"].dt.tz_convert(p["session_tz"]).dt.date.to_numpy()
+    # Local calendar day of each bar close (16:00 ET closes the session on its own date).
+    local = bars["ts"].dt.tz_convert(p["session_tz"]).dt.tz_localize(None)
+    session = local.to_numpy().astype("datetime64[D]")
     out["vwap_dev_session"] = close / session_vwap(session, price, volume) - 1.0
     vw = int(p["vwap_window"])
-    pv_sum, v_sum = _rolling_sum(price * volume, vw), _rolling_sum(volume, vw)
+    pv_sum, v_sum = rolling_sum(price * volume, vw), rolling_sum(volume, vw)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rolling_vwap = np.where(v_sum > 0, pv_sum / v_sum, _rolling_mean(price, vw))
+        rolling_vwap = np.where(v_sum > 0, pv_sum / v_sum, rolling_mean(price, vw))
     out[f"vwap_dev_{vw}"] = close / rolling_vwap - 1.0
 
     pw, bins = int(p["profile_window"]), int(p["profile_bins"])
@@ -315,7 +252,9 @@ def microstructure_features(
 
     aw = int(p["amihud_window"])
     out[f"amihud_{aw}"] = amihud_illiquidity(close, volume, aw)
-    return pd.DataFrame({k: np.asarray(v, dtype=np.float64) for k, v in out.items()}, index=bars.index)
+    return pd.DataFrame(
+        {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}, index=bars.index
+    )
 
 
 def microstructure_warmup(params: Mapping[str, Any] | None = None) -> int:

@@ -53,17 +53,33 @@ class _Ring:
         self.cap = max(2 * keep, keep + 256)
         self.data = np.empty((ncols, self.cap))
         self.ts = np.empty(self.cap, dtype=np.int64)
+        # The quote known at each bar's close (its own stamp and bid, ask, sizes), so the
+        # microstructure quote features of old bars stay reproducible.
+        self.qts = np.empty(self.cap, dtype=np.int64)
+        self.quote = np.empty((len(_QUOTE_COLS), self.cap))
         self.n = 0
 
-    def append(self, ts: int, row: list[float]) -> None:
+    def append(self, ts: int, row: list[float], quote: tuple[int, list[float]]) -> None:
         if self.n == self.cap:
-            k = self.keep
-            self.data[:, :k] = self.data[:, self.n - k : self.n]
-            self.ts[:k] = self.ts[self.n - k : self.n]
+            k, n = self.keep, self.n
+            self.data[:, :k] = self.data[:, n - k : n]
+            self.ts[:k] = self.ts[n - k : n]
+            self.qts[:k] = self.qts[n - k : n]
+            self.quote[:, :k] = self.quote[:, n - k : n]
             self.n = k
         self.data[:, self.n] = row
         self.ts[self.n] = ts
+        self.qts[self.n] = quote[0]
+        self.quote[:, self.n] = quote[1]
         self.n += 1
+
+    def quotes(self, k: int) -> pd.DataFrame:
+        s = max(0, self.n - k)
+        qts = self.qts[s : self.n]
+        keep = np.flatnonzero((qts >= 0) & np.r_[True, qts[1:] != qts[:-1]])
+        cols: dict[str, Any] = {"ts": pd.to_datetime(qts[keep], utc=True)}
+        cols.update({c: self.quote[i, s : self.n][keep] for i, c in enumerate(_QUOTE_COLS)})
+        return pd.DataFrame(cols)
 
     def ohlcv(self, k: int) -> Ohlcv:
         s = max(0, self.n - k)
@@ -96,7 +112,8 @@ class _Timeframe:
     name: str
     minutes: int
     ring: _Ring
-    groups: list[tuple[int, list[FeatureDef]]]  # defs grouped by memory
+    groups: list[tuple[int, list[tuple[FeatureDef, int]]]]  # (def, first slot) by memory
+    tech_columns: list[str]  # in spec order, as in the batch table
     micro_window: int
     bucket: _Bucket = field(default_factory=_Bucket)
     columns: list[str] = field(default_factory=list)
@@ -112,7 +129,7 @@ class _SymbolState:
         self.day = -1
         self.minute = -1
         self.tfs = [engine._make_tf(tf, len(names)) for tf in engine.spec.timeframes]
-        self.quotes: deque[tuple[int, float, float, float, float]] = deque(maxlen=64)
+        self.quote: tuple[int, list[float]] = (-1, [np.nan] * len(_QUOTE_COLS))
         self.seen_quote = False
         self.chains: deque[pd.DataFrame] = deque(maxlen=engine.options_history)
         self.pending_chain = False
@@ -170,11 +187,15 @@ class OnlineFeatureEngine:
 
     def _make_tf(self, tf: str, ncols: int) -> _Timeframe:
         keep = self.buffer_lengths()[tf]
-        groups: dict[int, list[FeatureDef]] = {}
+        # Indicators sharing a window length share its slice; results go to the slot of
+        # their columns so the row keeps the spec's (= the batch table's) column order.
+        groups: dict[int, list[tuple[FeatureDef, int]]] = {}
+        columns: list[str] = []
         for d in self.spec.technical[tf]:
-            groups.setdefault(min(d.memory, keep), []).append(d)
+            groups.setdefault(min(d.memory, keep), []).append((d, len(columns)))
+            columns.extend(d.columns)
         return _Timeframe(tf, TIMEFRAMES[tf], _Ring(ncols, keep), sorted(groups.items()),
-                          min(self._micro_window(tf), keep))  # fmt: skip
+                          columns, min(self._micro_window(tf), keep))  # fmt: skip
 
     # ------------------------------------------------------------------- public API
     @property
@@ -213,9 +234,9 @@ class OnlineFeatureEngine:
             state = self._state(symbol, tuple(cols))
             for i in range(len(part)):
                 ts = int(stamps[i])
-                self._ingest(state, ts, values[i].tolist())
                 if ts in qmap:
                     self._add_quote(state, ts, qmap[ts])
+                self._ingest(state, ts, values[i].tolist())
             for ts_chain, chain in chains_by_ts.items():
                 if ts_chain <= int(stamps[-1]):
                     state.chains.append(chain)
@@ -248,9 +269,13 @@ class OnlineFeatureEngine:
         if not (lo > 0 and o > 0 and h > 0 and c > 0 and v >= 0 and np.isfinite(row[:5]).all()):
             raise BarStreamError(symbol, pd.Timestamp(ts, tz="UTC"), "positive_finite",
                                  "prices must be finite and > 0, volume finite and >= 0")  # fmt: skip
-        self._ingest(state, ts, row)
         if quote is not None:
-            self._add_quote(state, ts, tuple(float(quote[k]) for k in _QUOTE_COLS))
+            qts = pd.Timestamp(quote["ts"]).value if "ts" in quote else ts
+            if qts > ts:
+                raise BarStreamError(symbol, pd.Timestamp(ts, tz="UTC"), "quote_not_future",
+                                     "the quote is stamped after the bar")  # fmt: skip
+            self._add_quote(state, qts, tuple(float(quote[k]) for k in _QUOTE_COLS))
+        self._ingest(state, ts, row)
         if chain is not None and len(chain):
             self._add_chain(state, ts, chain)
         self._compute(state)
@@ -297,7 +322,7 @@ class OnlineFeatureEngine:
         names = state.names
         for tf in state.tfs:
             if tf.minutes == 1:
-                tf.ring.append(ts, row)
+                tf.ring.append(ts, row, state.quote)
                 tf.dirty = True
                 continue
             b = tf.bucket
@@ -327,12 +352,12 @@ class OnlineFeatureEngine:
                 if "vwap" in names:
                     # Same as the batch: volume-weighted, the plain mean when no volume traded.
                     bar[names.index("vwap")] = b.pv / b.vsum if b.vsum > 0 else b.vwap_sum / b.count
-                tf.ring.append(ts, bar)
+                tf.ring.append(ts, bar, state.quote)
                 tf.dirty = True
                 b.count = 0
 
     def _add_quote(self, state: _SymbolState, ts: int, q: tuple[float, ...]) -> None:
-        state.quotes.append((ts, *q))
+        state.quote = (ts, list(q))
         state.seen_quote = True
 
     def _add_chain(self, state: _SymbolState, ts: int, chain: pd.DataFrame) -> None:
@@ -347,26 +372,19 @@ class OnlineFeatureEngine:
         state.chains.append(chain)
         state.pending_chain = True
 
-    def _quotes_frame(self, state: _SymbolState) -> pd.DataFrame | None:
-        if not state.seen_quote:
-            return None
-        arr = np.array(state.quotes, dtype=np.float64)
-        return pd.DataFrame({"ts": pd.to_datetime(arr[:, 0].astype(np.int64), utc=True),
-                             **{k: arr[:, i + 1] for i, k in enumerate(_QUOTE_COLS)}})  # fmt: skip
-
     def _compute_tf(self, state: _SymbolState, tf: _Timeframe) -> None:
-        cols: list[str] = []
-        vals: list[float] = []
+        cols = list(tf.tech_columns)
+        vals = [np.nan] * len(cols)
         ring = tf.ring
-        for memory, defs in tf.groups:
+        for memory, defs in tf.groups if ring.n else ():
             window = ring.ohlcv(memory)
-            for d in defs:
-                for stem, values in compute_indicator(d.indicator, window, d.params).items():
-                    cols.append(f"{stem}_{tf.name}")
-                    vals.append(values[-1] if values.size else np.nan)
+            for d, slot in defs:
+                outputs = compute_indicator(d.indicator, window, d.params)
+                for i, values in enumerate(outputs.values()):
+                    vals[slot + i] = values[-1] if values.size else np.nan
         if tf.micro_window and self._micro is not None and ring.n:
             frame = ring.frame(tf.micro_window, state.names)
-            quotes = self._quotes_frame(state)
+            quotes = ring.quotes(tf.micro_window) if state.seen_quote else None
             micro = self._micro.microstructure_features(
                 frame, quotes, self.spec.microstructure.params_for(tf.name)
             )

@@ -116,14 +116,21 @@ def options_features(chains: pd.DataFrame, params: Mapping[str, Any] | None = No
     names = options_feature_names(p)
     frame = _checked(chains)
     if frame.empty:
-        return pd.DataFrame({"ts": pd.Series([], dtype="datetime64[ns, UTC]"), **{n: [] for n in names}})
+        return pd.DataFrame(
+            {"ts": pd.Series([], dtype="datetime64[ns, UTC]"), **{n: [] for n in names}}
+        )
 
     r, q = float(p["risk_free_rate"]), float(p["dividend_yield"])
     ts_ns = pd.DatetimeIndex(frame["ts"]).asi8
     expiry_ns = pd.DatetimeIndex(frame["expiry"]).asi8
     snapshots, snap_id = np.unique(ts_ns, return_inverse=True)
-    slice_keys, slice_id = np.unique(np.stack([ts_ns, expiry_ns], 1), axis=0, return_inverse=True)
-    slice_id = slice_id.ravel()
+    # Slices = distinct (ts, expiry) pairs, numbered in (ts, expiry) order.
+    order = np.lexsort((expiry_ns, ts_ns))
+    ts_sorted, exp_sorted = ts_ns[order], expiry_ns[order]
+    starts = np.r_[True, (np.diff(ts_sorted) != 0) | (np.diff(exp_sorted) != 0)]
+    slice_id = np.empty(len(order), dtype=np.int64)
+    slice_id[order] = np.cumsum(starts) - 1
+    slice_keys = np.stack([ts_sorted[starts], exp_sorted[starts]], 1)
     n_slices = len(slice_keys)
     years = (expiry_ns - ts_ns) / (365.0 * _DAY_NS)
     strike = frame["strike"].to_numpy(float)
@@ -137,7 +144,9 @@ def options_features(chains: pd.DataFrame, params: Mapping[str, Any] | None = No
     carry = spot * np.exp((r - q) * years)
     forward = carry
     if p["forward"] == "parity":
-        implied = parity_forwards(slice_id, strike, is_call, mid, quoted, discount, n_slices)[slice_id]
+        implied = parity_forwards(slice_id, strike, is_call, mid, quoted, discount, n_slices)[
+            slice_id
+        ]
         forward = np.where(np.isfinite(implied), implied, carry)
     otm = np.where(is_call, strike >= forward, strike < forward)
     use = otm & quoted
@@ -166,7 +175,9 @@ def options_features(chains: pd.DataFrame, params: Mapping[str, Any] | None = No
     for j, d in enumerate(p["term_days"]):
         out[f"atm_iv_{d}d"] = term[:, j]
     span = (term_days[-1] - term_days[0]) / 365.0
-    out[f"iv_term_slope_{p['term_days'][0]}_{p['term_days'][-1]}"] = (term[:, -1] - term[:, 0]) / span
+    out[f"iv_term_slope_{p['term_days'][0]}_{p['term_days'][-1]}"] = (
+        term[:, -1] - term[:, 0]
+    ) / span
     for j, part in enumerate(("level", "slope", "curvature")):
         out[f"iv_skew_{part}_{p['skew_days']}d"] = skew[:, j]
 
@@ -174,11 +185,15 @@ def options_features(chains: pd.DataFrame, params: Mapping[str, Any] | None = No
     out.update(_iv_history_features(out[f"atm_iv_{anchor}d"], p))
     out.update(_flow_features(frame, snap_id, len(snapshots)))
     twin = _twin_iv(slice_id, strike, otm, iv)  # ITM contracts take their OTM twin's IV
-    fitted = np.maximum(fit.level[slice_id] + fit.slope[slice_id] * k + fit.curvature[slice_id] * k**2, _MIN_SIGMA)
+    fitted = np.maximum(
+        fit.level[slice_id] + fit.slope[slice_id] * k + fit.curvature[slice_id] * k**2, _MIN_SIGMA
+    )
     sigma = np.where(np.isfinite(twin), twin, fitted)
     q_implied = r - np.log(forward / spot) / years  # the carry that reproduces F from spot
     out.update(_greek_features(frame, snap_id, len(snapshots), years, r, q_implied, sigma))
-    solved = np.bincount(snap_id, weights=(otm & np.isfinite(iv)).astype(float), minlength=len(snapshots))
+    solved = np.bincount(
+        snap_id, weights=(otm & np.isfinite(iv)).astype(float), minlength=len(snapshots)
+    )
     strikes = np.bincount(snap_id, weights=otm.astype(float), minlength=len(snapshots))
     out["iv_solved_share"] = np.where(strikes > 0, solved / np.maximum(strikes, 1), np.nan)
 
@@ -188,7 +203,9 @@ def options_features(chains: pd.DataFrame, params: Mapping[str, Any] | None = No
     return result
 
 
-def _twin_iv(slice_id: np.ndarray, strike: np.ndarray, otm: np.ndarray, iv: np.ndarray) -> np.ndarray:
+def _twin_iv(
+    slice_id: np.ndarray, strike: np.ndarray, otm: np.ndarray, iv: np.ndarray
+) -> np.ndarray:
     """Per contract: the IV solved at its (slice, strike), i.e. the OTM option's IV, which by
     put-call parity is the IV of the ITM option at the same strike too."""
     key = pd.MultiIndex.from_arrays([slice_id, strike])
@@ -219,7 +236,9 @@ def _iv_history_features(atm_iv: np.ndarray, p: Mapping[str, Any]) -> dict[str, 
         f"iv_pctl_rank_{look}": window.apply(share_below, raw=True).to_numpy(),
     }
     for pct in p["iv_percentiles"]:
-        out[f"iv_pctl_{pct}_{look}"] = window.quantile(pct / 100.0, interpolation="linear").to_numpy()
+        out[f"iv_pctl_{pct}_{look}"] = window.quantile(
+            pct / 100.0, interpolation="linear"
+        ).to_numpy()
     return out
 
 
@@ -227,7 +246,10 @@ def _flow_features(frame: pd.DataFrame, snap_id: np.ndarray, n: int) -> dict[str
     """Put/call ratios over all strikes and expiries of a snapshot (NaN with no call side)."""
     is_put = (frame["option_type"] == "P").to_numpy()
     out = {}
-    for name, column in (("put_call_volume_ratio", "volume"), ("put_call_oi_ratio", "open_interest")):
+    for name, column in (
+        ("put_call_volume_ratio", "volume"),
+        ("put_call_oi_ratio", "open_interest"),
+    ):
         values = frame[column].to_numpy(float)
         puts = np.bincount(snap_id, weights=np.where(is_put, values, 0.0), minlength=n)
         calls = np.bincount(snap_id, weights=np.where(is_put, 0.0, values), minlength=n)
@@ -249,13 +271,19 @@ def _greek_features(
     puts −: the change in delta per contract for a 1 % move, net of puts), and
     ``net_delta_oi`` = Σ Δ·OI / ΣOI. Contracts without a σ are left out of both sums."""
     spot = frame["underlying_price"].to_numpy(float)
-    greeks = bsm_greeks(spot, frame["strike"].to_numpy(float), years, r, sigma, q, frame["option_type"].to_numpy())
+    greeks = bsm_greeks(
+        spot, frame["strike"].to_numpy(float), years, r, sigma, q, frame["option_type"].to_numpy()
+    )
     oi = frame["open_interest"].to_numpy(float)
     sign = np.where(frame["option_type"].to_numpy() == "C", 1.0, -1.0)
     known = np.isfinite(greeks["gamma"]) & np.isfinite(greeks["delta"])
     weight = np.where(known, oi, 0.0)
     total = np.bincount(snap_id, weights=weight, minlength=n)
-    gamma = np.bincount(snap_id, weights=np.where(known, sign * greeks["gamma"] * spot * 0.01 * oi, 0.0), minlength=n)
+    gamma = np.bincount(
+        snap_id,
+        weights=np.where(known, sign * greeks["gamma"] * spot * 0.01 * oi, 0.0),
+        minlength=n,
+    )
     delta = np.bincount(snap_id, weights=np.where(known, greeks["delta"] * oi, 0.0), minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
         return {

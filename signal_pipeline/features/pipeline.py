@@ -64,6 +64,9 @@ def technical_block(spec: FeatureSpec, tf: str, bars: Ohlcv) -> dict[str, np.nda
     """All technical columns of timeframe ``tf`` over ``bars`` of that timeframe."""
     out: dict[str, np.ndarray] = {}
     for d in spec.technical[tf]:
+        if len(bars.close) == 0:  # no closed bar of this timeframe yet
+            out.update({c: np.empty(0) for c in d.columns})
+            continue
         for stem, values in compute_indicator(d.indicator, bars, d.params).items():
             out[f"{stem}_{tf}"] = values
     return out
@@ -81,8 +84,19 @@ def microstructure_block(
             "the spec enables microstructure features but signal_pipeline.features."
             "microstructure is missing; disable them in the spec (microstructure.enabled: false)"
         )
+    if frame.empty:  # no closed bar yet: learn the column names from a one-bar frame
+        probe = module.microstructure_features(
+            _probe_frame(frame), quotes, spec.microstructure.params_for(tf)
+        )
+        return {f"{c}_{tf}": np.empty(0) for c in probe.columns}
     result = module.microstructure_features(frame, quotes, spec.microstructure.params_for(tf))
     return {f"{c}_{tf}": result[c].to_numpy(np.float64) for c in result.columns}
+
+
+def _probe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """One synthetic bar with the columns of ``frame`` (for column names only)."""
+    probe = {c: [1.0] for c in frame.columns if c != "ts"}
+    return pd.DataFrame({"ts": pd.to_datetime(["2000-01-03 15:00"], utc=True), **probe})
 
 
 def options_block(

@@ -32,9 +32,7 @@ class PriceLevels(NamedTuple):
     breakout_down: FloatArray  # 1.0 when close < support, else 0.0
 
 
-def volume_profile(
-    price: FloatArray, volume: FloatArray, window: int, bins: int
-) -> VolumeProfile:
+def volume_profile(price: FloatArray, volume: FloatArray, window: int, bins: int) -> VolumeProfile:
     """Rolling volume-at-price profile of the last ``window`` bars.
 
     Each window's price range [min, max] is cut into ``bins`` equal bins (the top edge
@@ -59,10 +57,11 @@ def volume_profile(
         hi = p.max(axis=1)
         width = hi - lo
         with np.errstate(invalid="ignore", divide="ignore"):
-            scaled = np.where(width[:, None] > 0, (p - lo[:, None]) / width[:, None] * bins, 0.0)
-        which = np.minimum(scaled.astype(np.int64), bins - 1)
-        rows = np.arange(p.shape[0])[:, None] * bins
-        hist = np.bincount((rows + which).ravel(), weights=v.ravel(), minlength=p.shape[0] * bins)
+            scale = np.where(width > 0, bins / width, 0.0)  # a flat window: everything in bin 0
+        which = ((p - lo[:, None]) * scale[:, None]).astype(np.intp)
+        np.minimum(which, bins - 1, out=which)  # the window's maximum belongs to the top bin
+        which += np.arange(p.shape[0])[:, None] * bins
+        hist = np.bincount(which.ravel(), weights=v.ravel(), minlength=p.shape[0] * bins)
         hist = hist.reshape(p.shape[0], bins)
         total = hist.sum(axis=1)
         top = hist.argmax(axis=1)

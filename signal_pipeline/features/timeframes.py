@@ -116,8 +116,9 @@ def resample(bars: pd.DataFrame, tf: str, clock: SessionClock | None = None) -> 
     key = clock.day * 1000 + close_min
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if n else np.array([], int)
     ends = np.r_[starts[1:], n] - 1 if n else np.array([], int)
+    # Reduce over every bucket first (reduceat runs each segment up to the next start),
+    # then keep the closed ones: a still-open bucket must not bleed into the bar before it.
     closed = clock.minute[ends] == close_min[ends]
-    starts, ends = starts[closed], ends[closed]
     agg: dict[str, np.ndarray] = {}
     for name, values in cols.items():
         if name == "open":
@@ -135,6 +136,8 @@ def resample(bars: pd.DataFrame, tf: str, clock: SessionClock | None = None) -> 
             agg[name] = np.divide(pv, vol, out=mean, where=vol > 0)
         else:  # close, bid, ask and any other level: the last value of the bucket
             agg[name] = values[ends]
+    agg = {name: values[closed] for name, values in agg.items()}
+    ends = ends[closed]
     # Row i may use closed bar j when the bar's last minute (ends[j]) is <= i.
     asof = np.searchsorted(ends, np.arange(n), side="right") - 1
     return TimeframeBars(stamps[ends], agg, asof)

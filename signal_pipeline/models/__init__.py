@@ -35,7 +35,7 @@ _EXPORTS = {
     "shuffled_label_alarm": "signal_pipeline.models.evaluation",
     "ShuffledLabelResult": "signal_pipeline.models.evaluation",
     "train_ensemble": "signal_pipeline.models.training",
-    "TrainedEnsemble": "signal_pipeline.models.training",
+    "TrainedEnsemble": "signal_pipeline.models.trained",
     "TrainingError": "signal_pipeline.models.training",
     "prepare_training_data": "signal_pipeline.models.training",
 }

@@ -90,13 +90,29 @@ def row_keys(X: pd.DataFrame | np.ndarray) -> pd.DataFrame | None:
         return None
     found: dict[str, Any] = {}
     for key in KEY_COLUMNS:
+        # Pandas arrays, not numpy: a tz-aware ts would become an object array of Timestamps.
         if key in X.columns:
-            found[key] = X[key].to_numpy()
+            found[key] = X[key].array
         elif key in (X.index.names or []):
-            found[key] = X.index.get_level_values(key).to_numpy()
+            found[key] = X.index.get_level_values(key).array
     if len(found) < len(KEY_COLUMNS):
         return None
     return pd.DataFrame(found)
+
+
+def with_key_columns(
+    frame: pd.DataFrame, name: str, error: type[ModelError] = ModelError
+) -> pd.DataFrame:
+    """``frame`` with ``symbol`` and ``ts`` as columns (moved out of the index if there)."""
+    index_keys = [k for k in KEY_COLUMNS if k in (frame.index.names or [])]
+    if index_keys:
+        frame = frame.reset_index(level=index_keys)
+    missing = [k for k in KEY_COLUMNS if k not in frame.columns]
+    if missing:
+        raise error(
+            f"{name} lack key(s) {missing}: key them by 'symbol' and 'ts' (columns or index)."
+        )
+    return frame.reset_index(drop=True)
 
 
 def check_labels(y: Any, n_rows: int) -> np.ndarray:

@@ -104,7 +104,11 @@ class TemperatureCalibrator:
         return self._scale(np.log(np.clip(values, _EPS, 1.0)), self.temperature_)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "temperature_": self.temperature_, "bounds": list(self.bounds)}
+        return {
+            "method": self.method,
+            "temperature_": self.temperature_,
+            "bounds": list(self.bounds),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:

@@ -126,8 +126,10 @@ class PurgedWalkForward(BaseCrossValidator):
             ts, end = groups["ts"], groups["event_end"]
         elif self.ts is not None:
             ts, end = self.ts, self.event_end
-        elif isinstance(X, pd.DataFrame) and "event_end" in X.columns and (
-            "ts" in X.columns or "ts" in (X.index.names or [])
+        elif (
+            isinstance(X, pd.DataFrame)
+            and "event_end" in X.columns
+            and ("ts" in X.columns or "ts" in (X.index.names or []))
         ):
             ts = X["ts"] if "ts" in X.columns else X.index.get_level_values("ts")
             end = X["event_end"]
@@ -146,7 +148,9 @@ class PurgedWalkForward(BaseCrossValidator):
             )
         if np.any(end_ns < ts_ns):
             bad = np.flatnonzero(end_ns < ts_ns)[:5].tolist()
-            raise CVConfigError(f"rows {bad} have event_end before ts: a label ends after it starts.")
+            raise CVConfigError(
+                f"rows {bad} have event_end before ts: a label ends after it starts."
+            )
         return ts_ns, end_ns
 
     def _sizes(self, n_times: int) -> tuple[int, int]:
@@ -211,7 +215,9 @@ class PurgedWalkForward(BaseCrossValidator):
             raise CVConfigError(f"embargo={embargo!r}: must not be negative.")
         return int(times[first]) - int(gap.value)
 
-    def _iter_test_indices(self, X: Any = None, y: Any = None, groups: Any = None) -> Iterator[np.ndarray]:
+    def _iter_test_indices(
+        self, X: Any = None, y: Any = None, groups: Any = None
+    ) -> Iterator[np.ndarray]:
         for _, test in self.split(X, y, groups):
             yield test
 

@@ -25,6 +25,7 @@ Conventions: ``proba`` is (n, 3) in SELL/HOLD/BUY order, ``y`` the true classes 
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -101,14 +102,23 @@ def reliability_plot(proba: Any, y: Any, n_bins: int = 10, title: str | None = N
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
     centres = (table["bin_lower"] + table["bin_upper"]) / 2
     axes.bar(
-        centres[used], table.loc[used, "accuracy"], width=1.0 / n_bins, alpha=0.6,
-        edgecolor="black", label="accuracy per bin",
+        centres[used],
+        table.loc[used, "accuracy"],
+        width=1.0 / n_bins,
+        alpha=0.6,
+        edgecolor="black",
+        label="accuracy per bin",
     )
-    axes.plot(table.loc[used, "mean_confidence"], table.loc[used, "accuracy"], "o-", label="bin mean")
+    axes.plot(
+        table.loc[used, "mean_confidence"], table.loc[used, "accuracy"], "o-", label="bin mean"
+    )
     ece = expected_calibration_error(proba, y, n_bins)
     axes.set(
-        xlim=(0, 1), ylim=(0, 1), xlabel="confidence (chosen-class probability)",
-        ylabel="accuracy", title=title or f"Reliability (ECE = {ece:.3f})",
+        xlim=(0, 1),
+        ylim=(0, 1),
+        xlabel="confidence (chosen-class probability)",
+        ylabel="accuracy",
+        title=title or f"Reliability (ECE = {ece:.3f})",
     )
     axes.legend(loc="upper left")
     buffer = io.BytesIO()
@@ -127,10 +137,14 @@ def classification_metrics(
         labels, predicted, labels=_LABELS, zero_division=0
     )
     confident = values.max(axis=1) >= threshold
+    with warnings.catch_warnings():
+        # With 3 fixed classes a test window may lack one; the mean runs over those present.
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        balanced = float(balanced_accuracy_score(labels, predicted))
     metrics: dict[str, Any] = {
         "n": len(labels),
         "accuracy": float(accuracy_score(labels, predicted)),
-        "balanced_accuracy": float(balanced_accuracy_score(labels, predicted)),
+        "balanced_accuracy": balanced,
         "log_loss": float(log_loss(labels, np.clip(values, 1e-15, 1.0), labels=_LABELS)),
         "ece": expected_calibration_error(values, labels, n_bins),
         "confusion_matrix": confusion_matrix(labels, predicted, labels=_LABELS).tolist(),

@@ -132,7 +132,9 @@ class _Sequences:
         self.start[order] = position_sorted - pad  # window start, in the caller's row order
 
     def batch(self, rows: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(self._windows[self.start[rows]].swapaxes(1, 2)))
+        return torch.from_numpy(
+            np.ascontiguousarray(self._windows[self.start[rows]].swapaxes(1, 2))
+        )
 
 
 class LSTMModel(SignalModel):
@@ -165,9 +167,9 @@ class LSTMModel(SignalModel):
         if fraction == 0.0 or n < 10:
             return np.zeros(n, dtype=bool)
         if keys is None:
-            return np.arange(n) >= n - max(1, int(round(n * fraction)))
+            return np.arange(n) >= n - max(1, round(n * fraction))
         distinct = np.sort(pd.unique(keys["ts"]))
-        cut = distinct[max(0, int(math.floor(len(distinct) * (1.0 - fraction))))]
+        cut = distinct[max(0, math.floor(len(distinct) * (1.0 - fraction)))]
         return (keys["ts"] >= cut).to_numpy()
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Self:

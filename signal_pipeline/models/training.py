@@ -21,15 +21,10 @@ Steps (each one counted or measured in the result):
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
-import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Self
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,6 +37,7 @@ from signal_pipeline.models.base import (
     check_labels,
     load_model_config,
     model_class,
+    with_key_columns,
 )
 from signal_pipeline.models.calibration import make_calibrator
 from signal_pipeline.models.cv import PurgedWalkForward
@@ -52,12 +48,11 @@ from signal_pipeline.models.evaluation import (
     classification_metrics,
     expected_calibration_error,
     oracle_comparison,
+    shuffled_label_alarm,
 )
+from signal_pipeline.models.trained import PROBA_COLUMNS, TrainedEnsemble
 
 logger = logging.getLogger(__name__)
-PROBA_COLUMNS: tuple[str, str, str] = ("p_sell", "p_hold", "p_buy")
-TRAINING_FILE = "training.json"
-OOF_FILE = "oof.parquet"
 
 
 class TrainingError(ModelError):
@@ -75,22 +70,10 @@ class PreparedData:
     dropped: dict[str, int]
 
 
-def _with_key_columns(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    index_keys = [k for k in KEY_COLUMNS if k in (frame.index.names or [])]
-    if index_keys:
-        frame = frame.reset_index(level=index_keys)
-    missing = [k for k in KEY_COLUMNS if k not in frame.columns]
-    if missing:
-        raise TrainingError(
-            f"{name} lack key(s) {missing}: key them by 'symbol' and 'ts' (columns or index)."
-        )
-    return frame.reset_index(drop=True)
-
-
 def prepare_training_data(features: pd.DataFrame, labels: pd.DataFrame) -> PreparedData:
     """Step 1 of :func:`train_ensemble`: join, drop and count (see the module docstring)."""
-    feats = _with_key_columns(features, "features")
-    labs = _with_key_columns(labels, "labels")
+    feats = with_key_columns(features, "features", TrainingError)
+    labs = with_key_columns(labels, "labels", TrainingError)
     missing = [c for c in ("label", "event_end") if c not in labs.columns]
     if missing:
         raise TrainingError(
@@ -133,78 +116,6 @@ def prepare_training_data(features: pd.DataFrame, labels: pd.DataFrame) -> Prepa
     )
 
 
-@dataclass
-class TrainedEnsemble:
-    """The result of :func:`train_ensemble`: deployable ensemble + its evidence."""
-
-    ensemble: SoftVotingEnsemble
-    oof: pd.DataFrame
-    metrics: dict[str, Any]
-    feature_names: list[str]
-    config: dict[str, Any] = field(default_factory=dict)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        return self.ensemble.predict_proba(self._features(X))
-
-    def predict_signal(self, X: Any) -> pd.DataFrame:
-        return self.ensemble.predict_signal(self._features(X))
-
-    def _features(self, X: Any) -> Any:
-        if not isinstance(X, pd.DataFrame):
-            return X
-        frame = _with_key_columns(X, "X") if set(KEY_COLUMNS) & set(X.index.names or []) else X
-        missing = [c for c in self.feature_names if c not in frame.columns]
-        if missing:
-            raise ModelError(f"X lacks feature columns {missing[:5]} the ensemble was trained on.")
-        keys = [k for k in KEY_COLUMNS if k in frame.columns]
-        return frame[[*keys, *self.feature_names]]
-
-    def save(self, path: str | Path) -> Path:
-        """Write to folder ``path`` atomically (a temporary sibling, then a rename)."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-        try:
-            self.ensemble.save(staging / "ensemble")
-            self.oof.to_parquet(staging / OOF_FILE, index=False)
-            spec = {
-                "feature_names": self.feature_names,
-                "config": self.config,
-                "metrics": self.metrics,
-            }
-            (staging / TRAINING_FILE).write_text(json.dumps(spec, indent=2, default=_json_default))
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staging, target)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging)
-        return target
-
-    @classmethod
-    def load(cls, path: str | Path) -> Self:
-        folder = Path(path)
-        file = folder / TRAINING_FILE
-        if not file.is_file():
-            raise ModelError(f"{file} not found: {folder} is not a TrainedEnsemble folder.")
-        spec = json.loads(file.read_text())
-        return cls(
-            ensemble=SoftVotingEnsemble.load(folder / "ensemble"),
-            oof=pd.read_parquet(folder / OOF_FILE),
-            metrics=spec["metrics"],
-            feature_names=spec["feature_names"],
-            config=spec["config"],
-        )
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def make_cv(config: Mapping[str, Any]) -> PurgedWalkForward:
     """A :class:`PurgedWalkForward` from the ``cv`` section of the model config."""
     return PurgedWalkForward(**dict(config.get("cv", {})))
@@ -218,6 +129,7 @@ def train_ensemble(
     cv: PurgedWalkForward | None = None,
     members: Sequence[str] | None = None,
     oracle: pd.DataFrame | None = None,
+    leakage_check: bool = False,
     progress: bool = True,
 ) -> TrainedEnsemble:
     """Train, calibrate and evaluate the ensemble (see the module docstring).
@@ -232,6 +144,8 @@ def train_ensemble(
         members: member names to train (default ``ensemble.members``); weights are
             renormalised over them.
         oracle: simulator oracle (symbol, ts, p_sell, p_hold, p_buy) for the oracle gap.
+        leakage_check: also run :func:`shuffled_label_alarm` (the XGBoost member through
+            the same CV on permuted labels) into ``metrics["shuffled_label_alarm"]``.
         progress: show a tqdm bar over the fits.
     """
     cfg = load_model_config(overrides=config)
@@ -326,6 +240,18 @@ def train_ensemble(
     }
     if oracle is not None:
         metrics["oracle"] = _oracle_metrics(oof, oracle)
+    if leakage_check:
+        xgb_params = cfg.get("xgboost", {})
+        alarm = shuffled_label_alarm(
+            data.X,
+            data.y,
+            cv=splitter,
+            groups=groups,
+            model_factory=lambda: model_class("xgboost")(xgb_params),
+        )
+        metrics["shuffled_label_alarm"] = alarm.as_dict()
+        if not alarm.passed:
+            logger.warning("shuffled-label alarm: %s", alarm)
     logger.info(
         "OOF accuracy %.3f (prior %.3f), ECE %.3f",
         metrics["ensemble"]["accuracy"],
@@ -364,7 +290,7 @@ def _calibration_holdout(
 
 
 def _oracle_metrics(oof: pd.DataFrame, oracle: pd.DataFrame) -> dict[str, Any]:
-    oracle_keys = _with_key_columns(oracle, "oracle")
+    oracle_keys = with_key_columns(oracle, "oracle", TrainingError)
     merged = oof.merge(
         oracle_keys[[*KEY_COLUMNS, *PROBA_COLUMNS]],
         on=list(KEY_COLUMNS),

@@ -110,7 +110,11 @@ class XGBoostModel(SignalModel):
             self.booster_.save_model(folder / MODEL_FILE)
         write_meta(
             folder,
-            {**self._base_meta(), "prior_": self.prior_.tolist(), "has_booster": self.booster_ is not None},
+            {
+                **self._base_meta(),
+                "prior_": self.prior_.tolist(),
+                "has_booster": self.booster_ is not None,
+            },
         )
         return folder
 

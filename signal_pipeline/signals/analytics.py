@@ -15,12 +15,12 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: plots are rendered to PNG bytes, never shown
 
-import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from signal_pipeline.signals.migrations import SQL_DIR  # noqa: E402
-from signal_pipeline.signals.store import SignalStore  # noqa: E402
+from signal_pipeline.signals.migrations import SQL_DIR
+from signal_pipeline.signals.store import SignalStore
 
 QUERIES_DIR = SQL_DIR / "queries"
 
@@ -72,7 +72,9 @@ def expected_calibration_error(calibration: pd.DataFrame) -> float:
     if calibration.empty or calibration["n_signals"].sum() == 0:
         return float("nan")
     n = calibration["n_signals"].to_numpy(float)
-    gap = np.abs(calibration["mean_confidence"].to_numpy(float) - calibration["hit_rate"].to_numpy(float))
+    gap = np.abs(
+        calibration["mean_confidence"].to_numpy(float) - calibration["hit_rate"].to_numpy(float)
+    )
     return float((n * gap).sum() / n.sum())
 
 
@@ -88,7 +90,9 @@ def plot_calibration(calibration: pd.DataFrame) -> bytes:
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
     if not calibration.empty:
-        ax.plot(calibration["mean_confidence"], calibration["hit_rate"], marker="o", label="signals")
+        ax.plot(
+            calibration["mean_confidence"], calibration["hit_rate"], marker="o", label="signals"
+        )
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean confidence", ylabel="hit rate")
     ax.set_title("Calibration of live signals")
     ax.legend(loc="upper left")

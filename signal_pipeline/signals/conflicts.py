@@ -16,6 +16,10 @@ against one still active. Policy ``confidence-recency-v1``:
    target/stop, sets size 0, and has confidence ``1 - |s_BUY - s_SELL|``.
 5. The decision, the shares and the policy name are appended to ``reasoning``.
 
+The decided signal's idempotency key is re-derived from (symbol, type, model version,
+created_at): a decision that keeps a stored signal's direction and time *is* that signal,
+so writing it stores nothing new, and re-running the resolution is idempotent.
+
 When every candidate agrees there is no conflict: the newest one is returned unchanged.
 """
 

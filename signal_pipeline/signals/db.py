@@ -28,7 +28,8 @@ DialectName = Literal["postgresql", "sqlite"]
 Row = dict[str, Any]
 
 _SQLITE_TS_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
-_NAMED_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+# A quoted literal (left alone) or a `:name` placeholder (not a `::` cast).
+_NAMED_PARAM = re.compile(r"'(?:[^']|'')*'|(?<![:\w]):([A-Za-z_]\w*)")
 
 
 class SignalStoreError(RuntimeError):
@@ -156,7 +157,10 @@ class Dialect:
         """Placeholders ``:name`` in the dialect's style (psycopg: ``%(name)s``)."""
         if self.name == "sqlite":
             return text
-        return _NAMED_PARAM.sub(r"%(\1)s", text.replace("%", "%%"))
+        return _NAMED_PARAM.sub(
+            lambda m: m.group(0) if m.group(1) is None else f"%({m.group(1)})s",
+            text.replace("%", "%%"),
+        )
 
     def encode(self, value: Any) -> Any:
         """A Python value as the driver wants it."""

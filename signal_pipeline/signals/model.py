@@ -148,7 +148,9 @@ class Signal:
             set_(self, "position_size", size)
         if self.model_version is not None and len(self.model_version) > MAX_MODEL_VERSION_LEN:
             raise SignalValidationError(
-                "model_version", self.model_version, f"must be at most {MAX_MODEL_VERSION_LEN} chars"
+                "model_version",
+                self.model_version,
+                f"must be at most {MAX_MODEL_VERSION_LEN} chars",
             )
         set_(self, "reasoning", self.reasoning or "")
         set_(self, "features", {str(k): _jsonable(str(k), v) for k, v in self.features.items()})
@@ -216,6 +218,18 @@ class Signal:
         assert self.expires_at is not None
         out["expires_at"] = self.expires_at.isoformat()
         return out
+
+    @classmethod
+    def restore(cls, **fields: Any) -> Signal:
+        """A signal from already-validated, normalised fields (rows read back from the store).
+
+        Skips validation: every field must be given, in its normalised type. Anything not
+        read from the store goes through the normal constructor.
+        """
+        signal = object.__new__(cls)
+        for name in cls.__dataclass_fields__:
+            object.__setattr__(signal, name, fields[name])
+        return signal
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Signal:

@@ -13,6 +13,7 @@ database is unreachable, the batch goes to a local outbox before
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -29,28 +30,11 @@ from signal_pipeline.signals.db import (
     Dialect,
     Row,
     SignalStoreError,
-    in_list,
 )
+from signal_pipeline.signals.bulk import SIGNAL_COLUMNS, insert_records
 from signal_pipeline.signals.model import Signal, SignalType
 from signal_pipeline.signals.outbox import Outbox
 
-#: Columns written by the store, in table order (``id`` comes from the database).
-SIGNAL_COLUMNS = (
-    "symbol",
-    "signal_type",
-    "confidence",
-    "target_price",
-    "stop_loss",
-    "position_size",
-    "reasoning",
-    "model_version",
-    "features",
-    "created_at",
-    "expires_at",
-    "executed",
-    "performance",
-    "idempotency_key",
-)
 SELECT_COLUMNS = ", ".join(("id", *SIGNAL_COLUMNS))
 #: Decimal places of the spec's DECIMAL columns; applied on both engines so they agree.
 _SCALE = {"confidence": 2, "target_price": 4, "stop_loss": 4, "position_size": 4, "performance": 2}
@@ -125,7 +109,9 @@ class SignalStore:
         self.batch_size = batch_size
         self.connect_timeout = connect_timeout
         self.auto_upgrade = auto_upgrade
-        self.outbox = Outbox(outbox_dir or get_settings().home / "outbox", self.dialect.url.redacted())
+        self.outbox = Outbox(
+            outbox_dir or get_settings().home / "outbox", self.dialect.url.redacted()
+        )
         self._local = threading.local()
         self._all_conns: list[Any] = []
         self._lock = threading.Lock()
@@ -152,20 +138,17 @@ class SignalStore:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
         if conn is not None:
-            try:
+            # Closing a dead connection may itself fail; there is nothing left to keep.
+            with contextlib.suppress(Exception):
                 conn.close()
-            except Exception:  # closing a dead connection may itself fail; nothing to keep
-                pass
 
     def close(self) -> None:
         """Close every connection this store opened (all threads)."""
         with self._lock:
             conns, self._all_conns = self._all_conns, []
         for conn in conns:
-            try:
+            with contextlib.suppress(Exception):
                 conn.close()
-            except Exception:
-                pass
         self._local = threading.local()
 
     def upgrade(self) -> list[int]:
@@ -260,46 +243,9 @@ class SignalStore:
         unique: dict[str, Signal] = {}
         for s in chunk:
             unique.setdefault(s.idempotency_key, s)  # type: ignore[arg-type]
-        keys = sorted(unique)  # one lock order for every writer: no deadlocks
+        # Symbols first, keys second, each sorted: one lock order for every writer.
         self._register_symbols(tx, sorted({s.symbol for s in unique.values()}))
-        placeholders, params = in_list("k", keys)
-        found = {
-            r["idempotency_key"]: int(r["id"])
-            for r in tx.execute(
-                f"SELECT id, idempotency_key FROM signals_archive WHERE idempotency_key IN {placeholders}",
-                params,
-            )
-        }
-        rows_sql: list[str] = []
-        values: dict[str, Any] = {}
-        for i, key in enumerate(k for k in keys if k not in found):
-            record = self._encode(unique[key])
-            rows_sql.append("(" + ", ".join(f":{c}_{i}" for c in SIGNAL_COLUMNS) + ")")
-            values.update({f"{c}_{i}": record[c] for c in SIGNAL_COLUMNS})
-        inserted = 0
-        if rows_sql:
-            returned = tx.execute(
-                f"INSERT INTO trading_signals ({', '.join(SIGNAL_COLUMNS)}) VALUES "
-                + ", ".join(rows_sql)
-                + " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key",
-                values,
-            )
-            inserted = len(returned)
-            found.update({r["idempotency_key"]: int(r["id"]) for r in returned})
-        missing = [k for k in keys if k not in found]
-        if missing:
-            placeholders, params = in_list("m", missing)
-            found.update(
-                {
-                    r["idempotency_key"]: int(r["id"])
-                    for r in tx.execute(
-                        "SELECT id, idempotency_key FROM trading_signals "
-                        f"WHERE idempotency_key IN {placeholders}",
-                        params,
-                    )
-                }
-            )
-        return found, inserted
+        return insert_records(tx, [self._encode(s) for s in unique.values()])
 
     def _register_symbols(self, tx: Transaction, symbols: Sequence[str]) -> None:
         new = [s for s in symbols if s not in self._known_symbols]
@@ -329,12 +275,17 @@ class SignalStore:
 
     # ------------------------------------------------------------ reads and updates
     def to_signal(self, row: Mapping[str, Any]) -> Signal:
-        """A database row (live or archive) as a :class:`Signal`."""
+        """A database row (live or archive) as a :class:`Signal`.
+
+        Rows were validated when written, so they are restored without re-validation
+        (reads are the hot path of the retrieval API).
+        """
 
         def number(value: Any) -> float | None:
             return None if value is None else float(value)
 
-        return Signal(
+        decode_ts = self.dialect.decode_ts
+        return Signal.restore(
             id=int(row["id"]),
             symbol=row["symbol"],
             signal_type=SignalType(row["signal_type"]),
@@ -345,8 +296,8 @@ class SignalStore:
             reasoning=row["reasoning"] or "",
             model_version=row["model_version"],
             features=self.dialect.decode_json(row["features"]),
-            created_at=self.dialect.decode_ts(row["created_at"]),  # type: ignore[arg-type]
-            expires_at=self.dialect.decode_ts(row["expires_at"]),
+            created_at=decode_ts(row["created_at"]),
+            expires_at=decode_ts(row["expires_at"]),
             executed=bool(row["executed"]),
             performance=number(row["performance"]),
             idempotency_key=row["idempotency_key"],
@@ -355,7 +306,9 @@ class SignalStore:
     def get(self, signal_id: int) -> Signal:
         """The signal with this id, active or archived; :class:`SignalNotFoundError` if none."""
         for table in ("trading_signals", "signals_archive"):
-            rows = self.fetch(f"SELECT {SELECT_COLUMNS} FROM {table} WHERE id = :id", {"id": signal_id})
+            rows = self.fetch(
+                f"SELECT {SELECT_COLUMNS} FROM {table} WHERE id = :id", {"id": signal_id}
+            )
             if rows:
                 return self.to_signal(rows[0])
         raise SignalNotFoundError(

@@ -62,7 +62,11 @@ class Outcome:
     @property
     def performance_pct(self) -> float:
         """``direction_return`` in percent, clipped to the DECIMAL(5,2) column's range."""
-        return float(np.clip(round(self.direction_return * 100.0, 2), -_PERFORMANCE_LIMIT, _PERFORMANCE_LIMIT))
+        return float(
+            np.clip(
+                round(self.direction_return * 100.0, 2), -_PERFORMANCE_LIMIT, _PERFORMANCE_LIMIT
+            )
+        )
 
 
 def _symbol_bars(bars: pd.DataFrame, symbol: str) -> pd.DataFrame:
@@ -170,7 +174,9 @@ class BarsWindow:
     end: datetime
 
 
-def bars_window(signals: Sequence[Signal], *, slack: timedelta = timedelta(days=4)) -> BarsWindow | None:
+def bars_window(
+    signals: Sequence[Signal], *, slack: timedelta = timedelta(days=4)
+) -> BarsWindow | None:
     """Symbols and time range of bars that settle ``signals`` (None when there are none).
 
     ``slack`` widens both ends so the entry bar before a weekend and the first bar after

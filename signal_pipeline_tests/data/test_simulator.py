@@ -16,6 +16,7 @@ from signal_pipeline.data import (
     validate_quotes,
 )
 from signal_pipeline.data.sim_options import black_scholes_price
+from signal_pipeline.data.sim_paths import momentum_state
 from signal_pipeline.data.simulator import SimulatedMarket, SimulatorInputError
 
 HORIZON = 15
@@ -222,6 +223,27 @@ def test_label_is_the_class_of_the_realised_forward_return(small: SimulatedMarke
     assert (oracle["label"].to_numpy(dtype=int) == expect).all()
 
 
+def test_planted_drift_is_read_from_past_closes(small: SimulatedMarket) -> None:
+    """M_t / sqrt(V_t) = lambda * sqrt(H) * (mean state of bars t-H+1..t) up to the intraday
+    vol profile, with the state recomputed here from the bars' closes alone."""
+    lam, lookback = small.params["signal_strength"], small.params["signal_lookback"]
+    for symbol in small.symbols:
+        bars = small.bars[small.bars["symbol"] == symbol]
+        oracle = small.oracle[small.oracle["symbol"] == symbol]
+        start = small.params["symbol_params"][symbol]["start_price"]
+        log_ret = np.diff(np.log(np.concatenate([[start], bars["close"].to_numpy()])))
+        state = momentum_state(log_ret[None, :], lookback, small.params["state_clip"])[0]
+        csum = np.concatenate([[0.0], np.cumsum(state)])
+        mean_state = np.full(len(state), np.nan)
+        mean_state[HORIZON - 1 :] = (csum[HORIZON:] - csum[:-HORIZON]) / HORIZON
+        z = (oracle["expected_return"] / oracle["return_sd"]).to_numpy()
+        ok = ~np.isnan(z) & ~np.isnan(mean_state)
+        ok[: HORIZON + lookback] = False
+        assert np.corrcoef(z[ok], mean_state[ok])[0, 1] < -0.99
+        slope = np.polyfit(mean_state[ok], z[ok], 1)[0]
+        assert slope == pytest.approx(lam * np.sqrt(HORIZON), rel=0.03)
+
+
 def _non_overlapping(oracle: pd.DataFrame) -> pd.DataFrame:
     """Bars t = 0, H, 2H, ... of each session: their forward windows do not overlap, so
     (1{class} - p) is a martingale difference from one sample time to the next."""
@@ -284,8 +306,8 @@ def test_zero_signal_gives_the_unconditional_class_probabilities() -> None:
 
 
 def test_stronger_signal_raises_the_oracle_accuracy() -> None:
-    weak = simulate_market(10, 4, seed=4, signal_strength=0.05, option_chains=False)
-    strong = simulate_market(10, 4, seed=4, signal_strength=0.15, option_chains=False)
+    weak = simulate_market(10, 4, seed=4, signal_strength=-0.05, option_chains=False)
+    strong = simulate_market(10, 4, seed=4, signal_strength=-0.15, option_chains=False)
     assert (
         strong.oracle_summary()["oracle_expected_accuracy"]
         > weak.oracle_summary()["oracle_expected_accuracy"] + 0.05
@@ -388,7 +410,7 @@ def test_iv_surface_has_put_skew(small: SimulatedMarket) -> None:
         ({"symbols": ["SPY"], "days": 2}, "benchmark"),
         ({"symbols": 2, "days": 0}, "positive integer"),
         ({"symbols": 2, "days": 2, "seed": -1}, "non-negative"),
-        ({"symbols": 2, "days": 2, "signal_strength": 0.5}, "never revert"),
+        ({"symbols": 2, "days": 2, "signal_strength": 0.5}, "feeds on itself"),
         ({"symbols": 2, "days": 2, "horizon": 400}, "horizon"),
         ({"symbols": 2, "days": 2, "volatility": 0.2}, "unknown option"),
     ],

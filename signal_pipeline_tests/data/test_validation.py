@@ -63,11 +63,31 @@ BAD_FILES = {
         HEADER,
     ),
     "unsorted": ([GOOD_ROWS[0], GOOD_ROWS[2], GOOD_ROWS[1], GOOD_ROWS[3]], [2], HEADER),
-    "non_positive_price": (_replace(1, "AAA,2024-01-02T09:32:00-05:00,10.2,10.6,0,10.4,150"), [1], HEADER),
-    "non_finite_price": (_replace(2, "AAA,2024-01-02T09:33:00-05:00,10.4,inf,10.0,10.1,0"), [2], HEADER),
-    "low_above_body": (_replace(3, "AAA,2024-01-02T09:34:00-05:00,10.1,10.3,10.15,10.2,90"), [3], HEADER),
-    "high_below_body": (_replace(0, "AAA,2024-01-02T09:31:00-05:00,10.0,10.1,9.5,10.2,100"), [0], HEADER),
-    "negative_volume": (_replace(1, "AAA,2024-01-02T09:32:00-05:00,10.2,10.6,10.1,10.4,-5"), [1], HEADER),
+    "non_positive_price": (
+        _replace(1, "AAA,2024-01-02T09:32:00-05:00,10.2,10.6,0,10.4,150"),
+        [1],
+        HEADER,
+    ),
+    "non_finite_price": (
+        _replace(2, "AAA,2024-01-02T09:33:00-05:00,10.4,inf,10.0,10.1,0"),
+        [2],
+        HEADER,
+    ),
+    "low_above_body": (
+        _replace(3, "AAA,2024-01-02T09:34:00-05:00,10.1,10.3,10.15,10.2,90"),
+        [3],
+        HEADER,
+    ),
+    "high_below_body": (
+        _replace(0, "AAA,2024-01-02T09:31:00-05:00,10.0,10.1,9.5,10.2,100"),
+        [0],
+        HEADER,
+    ),
+    "negative_volume": (
+        _replace(1, "AAA,2024-01-02T09:32:00-05:00,10.2,10.6,10.1,10.4,-5"),
+        [1],
+        HEADER,
+    ),
     "naive_timestamps": ([r.replace("-05:00", "") for r in GOOD_ROWS], [0, 1, 2, 3], HEADER),
 }
 
@@ -88,7 +108,7 @@ def test_each_rule_rejects_its_crafted_file_with_its_own_message(tmp_path: Path,
     if offending:
         assert f"at rows {offending}" in message
     # every message says how to get past it
-    assert any(hint in message for hint in ("errors='quarantine'", "sort=True", "tz=", "rename"))
+    assert any(hint in message for hint in ("errors='quarantine'", "sort=True", "tz=", "columns="))
     # and no other rule claims the file
     others = [r for r in BAD_FILES if r != rule]
     assert not any(f"(rule: {other})" in message for other in others)
@@ -98,7 +118,9 @@ def test_row_rules_accept_quarantine_and_table_rules_do_not(tmp_path: Path) -> N
     for rule in ("missing_columns", "unsorted", "naive_timestamps"):
         rows, _, header = BAD_FILES[rule]
         with pytest.raises(BarDataError, match=rule):
-            ingest_files(_write(tmp_path, f"{rule}.csv", rows, header), stamp="close", errors="quarantine")
+            ingest_files(
+                _write(tmp_path, f"{rule}.csv", rows, header), stamp="close", errors="quarantine"
+            )
 
 
 def test_quarantine_keeps_counts_and_explains_every_rejected_row(tmp_path: Path) -> None:
@@ -117,7 +139,12 @@ def test_quarantine_keeps_counts_and_explains_every_rejected_row(tmp_path: Path)
     assert result.bars["ts"].dt.minute.tolist() == [31, 32, 33, 34, 38]
     q = result.quarantine
     assert q["row"].tolist() == [4, 5, 6, 7]
-    assert q["rule"].tolist() == ["high_below_body", "unreadable_value", "negative_volume", "negative_volume"]
+    assert q["rule"].tolist() == [
+        "high_below_body",
+        "unreadable_value",
+        "negative_volume",
+        "negative_volume",
+    ]
     assert result.counts == {"unreadable_value": 1, "high_below_body": 1, "negative_volume": 2}
     assert set(q["source"]) == {str(path)}
     assert "high 10.1 < max(open, close) 10.3" in q.loc[0, "reason"]
@@ -145,14 +172,20 @@ def test_validate_bars_returns_contract_dtypes_and_keeps_values() -> None:
 
 def test_validate_bars_raises_by_default_and_quarantines_on_request() -> None:
     frame = _bars(_replace(1, "AAA,2024-01-02T09:32:00-05:00,10.2,10.6,10.1,10.4,-5"))
-    with pytest.raises(BarDataError, match=r"bars frame: 1 row with volume < 0 \(rule: negative_volume\) at rows \[1\]"):
+    with pytest.raises(
+        BarDataError,
+        match=r"bars frame: 1 row with volume < 0 \(rule: negative_volume\) at rows \[1\]",
+    ):
         validate_bars(frame)
     with pytest.warns(DataQuarantineWarning):
         valid = validate_bars(frame, errors="quarantine")
     assert len(valid) == 3 and valid.attrs["quarantined"] == {"negative_volume": 1}
     check = check_bars(frame, source="mem")
     assert check.counts == {"negative_volume": 1}
-    assert check.quarantine.loc[0, "source"] == "mem" and check.quarantine.loc[0, "reason"] == "volume = -5 < 0"
+    assert (
+        check.quarantine.loc[0, "source"] == "mem"
+        and check.quarantine.loc[0, "reason"] == "volume = -5 < 0"
+    )
 
 
 def test_naive_stamps_take_the_callers_zone() -> None:
@@ -171,10 +204,22 @@ def test_sort_true_sorts_and_interleaved_symbols_are_grouped() -> None:
     with pytest.raises(BarDataError, match="unsorted"):
         validate_bars(unsorted)
     fixed = validate_bars(unsorted, sort=True)
-    assert fixed["ts"].is_monotonic_increasing and fixed["close"].tolist() == [10.2, 10.4, 10.1, 10.2]
+    assert fixed["ts"].is_monotonic_increasing and fixed["close"].tolist() == [
+        10.2,
+        10.4,
+        10.1,
+        10.2,
+    ]
 
     # Rows ordered by time across symbols are not unsorted: each symbol's time runs forward.
-    interleaved = _bars([GOOD_ROWS[0], GOOD_ROWS[0].replace("AAA", "BBB"), GOOD_ROWS[1], GOOD_ROWS[1].replace("AAA", "BBB")])
+    interleaved = _bars(
+        [
+            GOOD_ROWS[0],
+            GOOD_ROWS[0].replace("AAA", "BBB"),
+            GOOD_ROWS[1],
+            GOOD_ROWS[1].replace("AAA", "BBB"),
+        ]
+    )
     grouped = validate_bars(interleaved)
     assert grouped["symbol"].tolist() == ["AAA", "AAA", "BBB", "BBB"]
     assert grouped["ts"].dt.minute.tolist() == [31, 32, 31, 32]
@@ -227,7 +272,11 @@ def _quotes(**changes: object) -> pd.DataFrame:
 
 @pytest.mark.parametrize(
     ("change", "rule"),
-    [({"bid": 10.2}, "crossed_quote"), ({"ask": 0.0}, "non_positive_price"), ({"bid_size": -1.0}, "negative_size")],
+    [
+        ({"bid": 10.2}, "crossed_quote"),
+        ({"ask": 0.0}, "non_positive_price"),
+        ({"bid_size": -1.0}, "negative_size"),
+    ],
 )
 def test_quote_rules(change: dict[str, float], rule: str) -> None:
     assert len(validate_quotes(_quotes())) == 2
@@ -281,7 +330,11 @@ def test_option_chain_rules(change: dict[str, object], rule: str) -> None:
 def test_valid_chain_passes_in_key_order_with_missing_last_allowed() -> None:
     shuffled = _chain().iloc[[2, 0, 1]].reset_index(drop=True)
     chain = validate_option_chains(shuffled)
-    assert list(zip(chain["option_type"], chain["strike"], strict=True)) == [("C", 95.0), ("C", 100.0), ("P", 100.0)]
+    assert list(zip(chain["option_type"], chain["strike"], strict=True)) == [
+        ("C", 95.0),
+        ("C", 100.0),
+        ("P", 100.0),
+    ]
     assert np.isnan(chain["last"].iloc[1])
 
 

@@ -35,7 +35,9 @@ def test_postgres_instance_records_the_run(
         assert result.success
         assert instance.get_run_by_id(result.run_id) is not None
     with psycopg.connect(pg_dsn) as conn:
-        (runs,) = conn.execute("SELECT count(*) FROM runs WHERE run_id = %s", (result.run_id,)).fetchone()
+        (runs,) = conn.execute(
+            "SELECT count(*) FROM runs WHERE run_id = %s", (result.run_id,)
+        ).fetchone()
         (events,) = conn.execute(
             "SELECT count(*) FROM event_logs WHERE run_id = %s AND dagster_event_type = 'ASSET_MATERIALIZATION'",
             (result.run_id,),

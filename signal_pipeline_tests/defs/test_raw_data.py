@@ -15,7 +15,11 @@ from signal_pipeline.defs.raw_bars import checks
 from signal_pipeline.defs.resources import WarehouseResource
 
 RAW_ASSETS = [raw.raw_bars, raw.quotes, raw.option_chains, raw.benchmark_bars, raw.simulator_oracle]
-RAW_CHECKS = [checks.raw_bars_contract, checks.benchmark_bars_contract, checks.option_chains_contract]
+RAW_CHECKS = [
+    checks.raw_bars_contract,
+    checks.benchmark_bars_contract,
+    checks.option_chains_contract,
+]
 
 
 def _range_tags(first: str, last: str) -> dict[str, str]:
@@ -92,8 +96,11 @@ def test_yahoo_daily_csv_ingests_through_dagster(tmp_path: Path) -> None:
     yahoo = _yahoo_csv(source)
     config = {"source": "files", "paths": [str(source)], "price": "adjusted"}
     result = _materialise(
-        tmp_path, [raw.raw_bars], run_config={"ops": {"raw_bars": {"config": config}}},
-        tags=_range_tags("2024-01-02", "2024-01-08"), selection=[raw.raw_bars, checks.raw_bars_contract],
+        tmp_path,
+        [raw.raw_bars],
+        run_config={"ops": {"raw_bars": {"config": config}}},
+        tags=_range_tags("2024-01-02", "2024-01-08"),
+        selection=[raw.raw_bars, checks.raw_bars_contract],
     )
     assert result.success
     bars = Warehouse(tmp_path / "warehouse").read("raw_bars")
@@ -103,7 +110,9 @@ def test_yahoo_daily_csv_ingests_through_dagster(tmp_path: Path) -> None:
     np.testing.assert_allclose(bars["close"], yahoo["Adj Close"])
     np.testing.assert_allclose(bars["open"], yahoo["Open"] * 0.98)
     # daily bars are stamped at the 16:00 New York close, stored in UTC
-    assert bars["ts"].dt.tz_convert("America/New_York").dt.strftime("%H:%M").unique().tolist() == ["16:00"]
+    assert bars["ts"].dt.tz_convert("America/New_York").dt.strftime("%H:%M").unique().tolist() == [
+        "16:00"
+    ]
     assert _check_results(result) == {"raw_bars_contract": True}
 
 
@@ -127,8 +136,11 @@ def test_intraday_csv_with_time_zone_ingests_through_dagster(tmp_path: Path) -> 
     frame.to_csv(source, index=False)
     config = {"source": "files", "paths": [str(source)], "stamp": "open"}
     result = _materialise(
-        tmp_path, [raw.raw_bars], run_config={"ops": {"raw_bars": {"config": config}}},
-        partition_key="2024-01-02", selection=[raw.raw_bars, checks.raw_bars_contract],
+        tmp_path,
+        [raw.raw_bars],
+        run_config={"ops": {"raw_bars": {"config": config}}},
+        partition_key="2024-01-02",
+        selection=[raw.raw_bars, checks.raw_bars_contract],
     )
     assert result.success
     bars = Warehouse(tmp_path / "warehouse").read("raw_bars")
@@ -140,8 +152,12 @@ def test_intraday_csv_with_time_zone_ingests_through_dagster(tmp_path: Path) -> 
 
 def test_files_source_without_paths_fails_with_a_clear_message(tmp_path: Path) -> None:
     result = _materialise(
-        tmp_path, [raw.raw_bars], run_config={"ops": {"raw_bars": {"config": {"source": "files"}}}},
-        partition_key="2024-01-02", selection=[raw.raw_bars], raise_on_error=False,
+        tmp_path,
+        [raw.raw_bars],
+        run_config={"ops": {"raw_bars": {"config": {"source": "files"}}}},
+        partition_key="2024-01-02",
+        selection=[raw.raw_bars],
+        raise_on_error=False,
     )
     assert not result.success
     failure = result.failure_data_for_node("raw_bars")

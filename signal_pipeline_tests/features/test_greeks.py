@@ -9,9 +9,12 @@ point of volatility / rate): the same as ours, so values compare one to one.
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from vollib.black_scholes_merton import black_scholes_merton as vollib_price
 from vollib.black_scholes_merton.greeks import analytical as vollib_greeks
 from vollib.black_scholes_merton.implied_volatility import implied_volatility as vollib_iv
@@ -54,7 +57,9 @@ def test_greeks_match_py_vollib_analytical(greek: str) -> None:
     flag, k, t, r, sigma, q = (np.array(col) for col in zip(*grid, strict=True))
     ours = bsm_greeks(SPOT, k, t, r, sigma, q, np.char.upper(flag))[greek]
     reference_fn = getattr(vollib_greeks, greek)
-    reference = np.array([reference_fn(f, SPOT, kk, tt, rr, ss, qq) for f, kk, tt, rr, ss, qq in grid])
+    reference = np.array(
+        [reference_fn(f, SPOT, kk, tt, rr, ss, qq) for f, kk, tt, rr, ss, qq in grid]
+    )
     np.testing.assert_allclose(ours, reference, rtol=1e-9, atol=1e-12)
 
 
@@ -77,12 +82,17 @@ def test_put_call_parity_of_prices_and_deltas() -> None:
     call = bsm_price(SPOT, k, t, r, sigma, q, "C")
     put = bsm_price(SPOT, k, t, r, sigma, q, "P")
     np.testing.assert_allclose(call - put, SPOT * np.exp(-q * t) - k * np.exp(-r * t), atol=1e-12)
-    delta_gap = bsm_greeks(SPOT, k, t, r, sigma, q, "C")["delta"] - bsm_greeks(SPOT, k, t, r, sigma, q, "P")["delta"]
+    delta_gap = (
+        bsm_greeks(SPOT, k, t, r, sigma, q, "C")["delta"]
+        - bsm_greeks(SPOT, k, t, r, sigma, q, "P")["delta"]
+    )
     np.testing.assert_allclose(delta_gap, np.exp(-q * t), atol=1e-14)
 
 
 def test_invalid_numeric_inputs_give_nan_not_an_exception() -> None:
-    prices = bsm_price([100.0, -1.0, 100.0, 100.0], [100.0, 100.0, 0.0, 100.0], [1.0, 1.0, 1.0, 0.0], 0.0, 0.2)
+    prices = bsm_price(
+        [100.0, -1.0, 100.0, 100.0], [100.0, 100.0, 0.0, 100.0], [1.0, 1.0, 1.0, 0.0], 0.0, 0.2
+    )
     assert np.isfinite(prices[0])
     assert np.isnan(prices[1:]).all()
 
@@ -114,7 +124,11 @@ def test_iv_round_trip_recovers_sigma_across_wings_and_expiries() -> None:
     assert (res.status[identifiable] == IVStatus.OK).all()
     # The rest: ITM prices equal to intrinsic in floating point, or prices that underflowed to 0.
     assert (res.status[~otm & ~identifiable] != IVStatus.INVALID_INPUT).all()
-    assert set(res.status[~identifiable]) <= {IVStatus.OK, IVStatus.NO_TIME_VALUE, IVStatus.INVALID_INPUT}
+    assert set(res.status[~identifiable]) <= {
+        IVStatus.OK,
+        IVStatus.NO_TIME_VALUE,
+        IVStatus.INVALID_INPUT,
+    }
     np.testing.assert_array_equal(res.status == IVStatus.INVALID_INPUT, price == 0.0)
     # Where the time value carries at least 8 significant digits, σ comes back to 1e-8.
     precise = time_value > 1e-6 * SPOT
@@ -182,3 +196,25 @@ def test_deep_wing_one_day_options_converge() -> None:
     res = solve_implied_volatility(price, SPOT, k, 1 / 365, 0.02, 0.0, kind)
     assert (res.status == IVStatus.OK).all()
     np.testing.assert_allclose(res.iv, 0.35, atol=1e-10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    moneyness=st.floats(-1.0, 1.0),
+    days=st.floats(1.0, 730.0),
+    sigma=st.floats(0.03, 3.0),
+    rate=st.floats(-0.01, 0.10),
+    dividend=st.floats(0.0, 0.08),
+    kind=st.sampled_from(["C", "P"]),
+)
+def test_iv_round_trip_property(
+    moneyness: float, days: float, sigma: float, rate: float, dividend: float, kind: str
+) -> None:
+    """Any option whose out-of-the-money twin is worth > 1e-6 of spot inverts to its σ."""
+    strike, t = SPOT * math.exp(moneyness), days / 365.0
+    price = float(bsm_price(SPOT, strike, t, rate, sigma, dividend, kind))
+    twin = float(bsm_price(SPOT, strike, t, rate, sigma, dividend, "P" if kind == "C" else "C"))
+    assume(min(price, twin) > 1e-6 * SPOT)
+    res = solve_implied_volatility(price, SPOT, strike, t, rate, dividend, kind)
+    assert int(res.status) == IVStatus.OK
+    assert float(res.iv) == pytest.approx(sigma, abs=1e-8)

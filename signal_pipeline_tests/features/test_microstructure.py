@@ -9,14 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from signal_pipeline.features.liquidity import (
+    amihud_illiquidity,
+    corwin_schultz_spread,
+    roll_spread,
+)
 from signal_pipeline.features.microstructure import (
     MicrostructureInputError,
-    amihud_illiquidity,
     bar_buy_volume,
-    corwin_schultz_spread,
     microstructure_features,
     microstructure_warmup,
-    roll_spread,
     session_vwap,
     tick_rule_signs,
 )
@@ -29,7 +31,11 @@ def _session_stamps(days: int, start: str = "2024-03-04") -> pd.Series:
     for day in pd.bdate_range(start, periods=days):
         open_ = pd.Timestamp(day.date()).tz_localize("America/New_York") + pd.Timedelta("9h31min")
         out.append(pd.date_range(open_, periods=390, freq="min").tz_convert("UTC"))
-    return pd.Series(np.concatenate([s.asi8 for s in out])).astype("datetime64[ns]").dt.tz_localize("UTC")
+    return (
+        pd.Series(np.concatenate([s.asi8 for s in out]))
+        .astype("datetime64[ns]")
+        .dt.tz_localize("UTC")
+    )
 
 
 def _random_bars(days: int = 3, seed: int = 7) -> pd.DataFrame:
@@ -44,7 +50,15 @@ def _random_bars(days: int = 3, seed: int = 7) -> pd.DataFrame:
     volume = rng.integers(0, 3000, n).astype(float)
     volume[rng.random(n) < 0.02] = 0.0
     return pd.DataFrame(
-        {"symbol": "XYZ", "ts": ts, "open": open_, "high": high, "low": low, "close": close, "volume": volume}
+        {
+            "symbol": "XYZ",
+            "ts": ts,
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": volume,
+        }
     )
 
 
@@ -97,7 +111,9 @@ def test_corwin_schultz_adjusts_for_a_gap_and_floors_at_zero() -> None:
         return max(2 * (math.exp(alpha) - 1) / (1 + math.exp(alpha)), 0.0)
 
     first = pair(math.log(101 / 99) ** 2 + math.log(102 / 100) ** 2, math.log(102 / 99) ** 2)
-    second = pair(math.log(103 / 101) ** 2 + math.log(102.5 / 100.5) ** 2, math.log(103 / 100.5) ** 2)
+    second = pair(
+        math.log(103 / 101) ** 2 + math.log(102.5 / 100.5) ** 2, math.log(103 / 100.5) ** 2
+    )
     assert first == 0.0
     assert second == pytest.approx(0.0077923, abs=1e-7)
     out = corwin_schultz_spread(high, low, close, window=2)
@@ -139,7 +155,9 @@ def test_session_vwap_restarts_each_session() -> None:
     """Session A: prices 10, 11 with volumes 100, 300 → VWAP 10 then (1000+3300)/400 = 10.75.
     Session B restarts: 20 (no volume yet → the bar's price), then 21 with 50 → 21."""
     session = np.array(["A", "A", "B", "B"])
-    vwap = session_vwap(session, np.array([10.0, 11.0, 20.0, 21.0]), np.array([100.0, 300.0, 0.0, 50.0]))
+    vwap = session_vwap(
+        session, np.array([10.0, 11.0, 20.0, 21.0]), np.array([100.0, 300.0, 0.0, 50.0])
+    )
     np.testing.assert_allclose(vwap, [10.0, 10.75, 20.0, 21.0])
 
 
@@ -161,13 +179,21 @@ def test_vwap_deviation_feature_hand_computed() -> None:
     # With a bar vwap column, that is each bar's price instead of the typical price.
     bars["vwap"] = [10.2, 11.0]
     out = microstructure_features(bars)
-    assert out["vwap_dev_session"].iloc[1] == pytest.approx(11.1 / ((1020 + 3300) / 400) - 1, rel=1e-12)
+    assert out["vwap_dev_session"].iloc[1] == pytest.approx(
+        11.1 / ((1020 + 3300) / 400) - 1, rel=1e-12
+    )
 
 
 def test_bar_split_and_tick_rule() -> None:
     # Close 10.5 in a 9–11 range: 75 % of the way up → 75 of 100 shares are buys.
-    assert bar_buy_volume(np.array([11.0]), np.array([9.0]), np.array([10.5]), np.array([100.0]))[0] == 75.0
-    assert bar_buy_volume(np.array([10.0]), np.array([10.0]), np.array([10.0]), np.array([8.0]))[0] == 4.0
+    assert (
+        bar_buy_volume(np.array([11.0]), np.array([9.0]), np.array([10.5]), np.array([100.0]))[0]
+        == 75.0
+    )
+    assert (
+        bar_buy_volume(np.array([10.0]), np.array([10.0]), np.array([10.0]), np.array([8.0]))[0]
+        == 4.0
+    )
     # Up, unchanged (keeps +), down, unchanged (keeps −), up.
     signs = tick_rule_signs(np.array([10.0, 10.1, 10.1, 10.0, 10.0, 10.2]))
     np.testing.assert_array_equal(signs, [0, 1, 1, -1, -1, 1])
@@ -202,7 +228,9 @@ def test_volume_profile_hand_computed() -> None:
     """Window prices 10, 10, 11, 12 with volumes 1, 5, 1, 1; 2 bins over [10, 12]:
     bin 0 = [10, 11) holds 6, bin 1 = [11, 12] holds 2 → POC = 10.5 (centre of bin 0),
     concentration (6/8)² + (2/8)² = 0.625."""
-    profile = volume_profile(np.array([10.0, 10.0, 11.0, 12.0]), np.array([1.0, 5.0, 1.0, 1.0]), 4, 2)
+    profile = volume_profile(
+        np.array([10.0, 10.0, 11.0, 12.0]), np.array([1.0, 5.0, 1.0, 1.0]), 4, 2
+    )
     assert np.isnan(profile.poc[:3]).all()
     assert profile.poc[3] == 10.5
     assert profile.concentration[3] == pytest.approx(0.625)
@@ -241,13 +269,17 @@ def test_quoted_spread_as_of_join_and_fallback() -> None:
             "ask_size": [30.0, 10.0],
         }
     )
-    out = microstructure_features(bars, quotes, params={"quote_max_age": "2min", "spread_window": 1})
+    out = microstructure_features(
+        bars, quotes, params={"quote_max_age": "2min", "spread_window": 1}
+    )
     assert out["spread_abs"].iloc[2] == pytest.approx(0.3)
     assert out["spread_rel"].iloc[2] == pytest.approx(0.3 / 50.15)
     assert out["quote_imbalance"].tolist()[:3] == pytest.approx([-0.5, 0.5, 0.5])
     assert np.isnan(out["quote_imbalance"].iloc[4])
     assert out["spread_rel"].iloc[4] == out["cs_spread_1"].iloc[4]
-    assert out["spread_abs"].iloc[4] == pytest.approx(out["cs_spread_1"].iloc[4] * bars["close"].iloc[4])
+    assert out["spread_abs"].iloc[4] == pytest.approx(
+        out["cs_spread_1"].iloc[4] * bars["close"].iloc[4]
+    )
 
 
 # ---------------------------------------------------------------- causality and shape
@@ -258,7 +290,9 @@ def test_every_feature_is_causal_prefix_equals_whole() -> None:
     quotes = _quotes_for(bars)
     whole = microstructure_features(bars, quotes)
     cut = 700  # mid-session of day 2
-    prefix = microstructure_features(bars.iloc[:cut], quotes[quotes["ts"] <= bars["ts"].iloc[cut - 1]])
+    prefix = microstructure_features(
+        bars.iloc[:cut], quotes[quotes["ts"] <= bars["ts"].iloc[cut - 1]]
+    )
     assert list(whole.columns) == list(prefix.columns)
     assert len(whole.columns) == 18
     pd.testing.assert_frame_equal(prefix, whole.iloc[:cut], check_exact=True)
@@ -275,10 +309,11 @@ def test_trailing_buffer_gives_the_same_last_row() -> None:
     start = 2 * 390  # day 3's open; 390 bars > warm-up (120)
     assert microstructure_warmup() <= 390
     for end in (start + 200, start + 389):
-        buffer = bars.iloc[start - microstructure_warmup() : end + 1]
-        buffer = bars.iloc[min(start, end + 1 - microstructure_warmup() - 5) : end + 1]
+        buffer = bars.iloc[min(start, end + 1 - microstructure_warmup()) : end + 1]
         last = microstructure_features(buffer.reset_index(drop=True)).iloc[-1]
-        np.testing.assert_allclose(last.to_numpy(), full.iloc[end].to_numpy(), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(
+            last.to_numpy(), full.iloc[end].to_numpy(), rtol=1e-9, atol=1e-12
+        )
 
 
 def test_bad_inputs_raise_with_their_own_message() -> None:
@@ -294,3 +329,15 @@ def test_bad_inputs_raise_with_their_own_message() -> None:
         microstructure_features(bars, params={"windw": 3})
     with pytest.raises(MicrostructureInputError, match="quotes lack columns"):
         microstructure_features(bars, quotes=bars[["ts"]])
+    quotes = _quotes_for(bars)
+    with pytest.raises(MicrostructureInputError, match="quotes hold 2 symbols"):
+        microstructure_features(bars, quotes=pd.concat([quotes, quotes.assign(symbol="ABC")]))
+
+
+def test_short_and_empty_inputs_give_nan_rows_not_errors() -> None:
+    bars = _random_bars(1)
+    empty = microstructure_features(bars.iloc[:0])
+    assert empty.empty and len(empty.columns) == 17
+    one = microstructure_features(bars.iloc[:1], _quotes_for(bars).iloc[:1])
+    assert one["spread_rel"].notna().all()  # the quote is there from the first bar
+    assert one["cs_spread_20"].isna().all()

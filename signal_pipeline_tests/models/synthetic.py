@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+WARMUP_ROWS = 40
+
 
 def session_stamps(days: int, start: str = "2024-01-02") -> pd.DatetimeIndex:
     """UTC close stamps of ``days`` weekday sessions, 09:31–16:00 New York time."""
@@ -61,6 +63,6 @@ def planted_market(
                 "noise_b_1m": rng.normal(size=n),
             }
         )
-        feature.loc[:4, "noise_a_1m"] = np.nan  # a warm-up stretch, as real indicators have
+        feature.loc[: WARMUP_ROWS - 1, "noise_a_1m"] = np.nan  # a warm-up, as indicators have
         features.append(feature)
     return pd.concat(bars, ignore_index=True), pd.concat(features, ignore_index=True)

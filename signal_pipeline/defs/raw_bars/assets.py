@@ -4,7 +4,6 @@ Each asset is daily-partitioned by session date; a backfill of many dates runs a
 run (``BackfillPolicy.single_run``) so the path-dependent simulator runs once.
 """
 
-
 from typing import Literal
 
 import dagster as dg
@@ -21,10 +20,12 @@ class MarketSourceConfig(dg.Config):
     """Where the data comes from: the simulator (default) or files the user gives."""
 
     source: Literal["simulator", "files"] = "simulator"
-    paths: list[str] = []
+    paths: list[str] = []  # noqa: RUF012  (pydantic copies defaults per instance)
     symbol: str | None = None
     tz: str | None = None
-    stamp: Literal["close", "open"] = "close"
+    # "auto": open- vs close-time stamps are worked out from the session times in the
+    # file (09:30 vs 16:00 New York present), and an undecidable file is an error.
+    stamp: Literal["auto", "close", "open"] = "auto"
     price: Literal["adjusted", "raw"] = "adjusted"
     errors: Literal["raise", "quarantine"] = "raise"
     sim_symbols: int = DEMO_SYMBOLS
@@ -35,10 +36,14 @@ class MarketSourceConfig(dg.Config):
 
 
 def _preview(df: pd.DataFrame, rows: int = 5) -> dg.MetadataValue:
-    return dg.MetadataValue.md(df.head(rows).to_markdown(index=False) if not df.empty else "_empty_")
+    return dg.MetadataValue.md(
+        df.head(rows).to_markdown(index=False) if not df.empty else "_empty_"
+    )
 
 
-def _load(config: MarketSourceConfig, kind: str, dates: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _load(
+    config: MarketSourceConfig, kind: str, dates: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rows for ``dates``, quarantined rows) from the configured source."""
     if config.source == "simulator":
         market = config.simulator().market(max(dates))
@@ -55,17 +60,15 @@ def _load(config: MarketSourceConfig, kind: str, dates: list[str]) -> tuple[pd.D
             f"source='files' needs config 'paths' (files, folders or globs) for {kind}",
             allow_retries=False,
         )
-    from signal_pipeline.data import loaders
+    from signal_pipeline.data.loaders import ingest_files
 
+    if kind == "oracle":
+        raise dg.Failure("the oracle exists only for the simulator source", allow_retries=False)
     options = {"symbol": config.symbol, "tz": config.tz, "errors": config.errors}
     if kind in ("bars", "benchmarks"):
-        result = loaders.ingest_files(config.paths, stamp=config.stamp, price=config.price, **options)
-        return select_dates(result.bars, dates), result.quarantine
-    reader = {"quotes": loaders.read_quotes, "option_chains": loaders.read_option_chains}.get(kind)
-    if reader is None:
-        raise dg.Failure(f"{kind} exists only for the simulator source", allow_retries=False)
-    frames = [reader(path, **options) for path in config.paths]
-    return select_dates(pd.concat(frames, ignore_index=True), dates), pd.DataFrame()
+        options.update(stamp=config.stamp, price=config.price)
+    result = ingest_files(config.paths, kind="bars" if kind == "benchmarks" else kind, **options)
+    return select_dates(result.table, dates), result.quarantine
 
 
 def _materialise(
@@ -84,7 +87,9 @@ def _materialise(
         context.log.warning(f"{len(quarantine)} {table} rows set aside in quarantine_{table}")
     missing = sorted(set(dates) - set(summary.partitions))
     if missing:
-        context.log.info(f"{table}: no rows for {len(missing)} of {len(dates)} dates (e.g. {missing[:3]})")
+        context.log.info(
+            f"{table}: no rows for {len(missing)} of {len(dates)} dates (e.g. {missing[:3]})"
+        )
     symbols = sorted(rows["symbol"].unique()) if "symbol" in rows else []
     return dg.MaterializeResult(
         metadata={
@@ -110,7 +115,9 @@ _COMMON = {
 }
 
 
-@dg.asset(description="1-minute (or daily) OHLCV bars, validated, stamped at bar close in UTC.", **_COMMON)
+@dg.asset(
+    description="1-minute (or daily) OHLCV bars, validated, stamped at bar close in UTC.", **_COMMON
+)
 def raw_bars(
     context: dg.AssetExecutionContext, config: MarketSourceConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
@@ -124,7 +131,10 @@ def quotes(
     return _materialise(context, config, warehouse, "quotes", "quotes")
 
 
-@dg.asset(description="Daily option-chain snapshots at the close: strikes, expiries, bid/ask, volume, OI.", **_COMMON)
+@dg.asset(
+    description="Daily option-chain snapshots at the close: strikes, expiries, bid/ask, volume, OI.",
+    **_COMMON,
+)
 def option_chains(
     context: dg.AssetExecutionContext, config: MarketSourceConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:

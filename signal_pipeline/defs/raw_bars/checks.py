@@ -1,6 +1,5 @@
 """Blocking Great Expectations checks on the raw data of the partitions just written."""
 
-
 import dagster as dg
 
 from signal_pipeline.data.expectations import bar_suite, option_chain_suite, run_expectations
@@ -35,24 +34,36 @@ def _check(
     )
 
 
-@dg.asset_check(asset=raw_bars, blocking=True, partitions_def=trading_days,
-                description="Great Expectations: the bar contract of DESIGN.md.")
+@dg.asset_check(
+    asset=raw_bars,
+    blocking=True,
+    partitions_def=trading_days,
+    description="Great Expectations: the bar contract of DESIGN.md.",
+)
 def raw_bars_contract(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
     return _check(context, warehouse, "raw_bars", bar_suite())
 
 
-@dg.asset_check(asset=benchmark_bars, blocking=True, partitions_def=trading_days,
-                description="Great Expectations: the bar contract, for benchmark series.")
+@dg.asset_check(
+    asset=benchmark_bars,
+    blocking=True,
+    partitions_def=trading_days,
+    description="Great Expectations: the bar contract, for benchmark series.",
+)
 def benchmark_bars_contract(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
     return _check(context, warehouse, "benchmark_bars", bar_suite())
 
 
-@dg.asset_check(asset=option_chains, blocking=True, partitions_def=trading_days,
-                description="Great Expectations: the option-chain contract.")
+@dg.asset_check(
+    asset=option_chains,
+    blocking=True,
+    partitions_def=trading_days,
+    description="Great Expectations: the option-chain contract.",
+)
 def option_chains_contract(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:

@@ -5,7 +5,6 @@ inference engine. Both assets here are thin: they read inputs, call one core fun
 ``signal_pipeline.signals`` and report metadata.
 """
 
-
 import base64
 from datetime import UTC, datetime
 
@@ -31,11 +30,15 @@ class AsOfConfig(dg.Config):
 
 
 def _md(frame: pd.DataFrame) -> dg.MetadataValue:
-    return dg.MetadataValue.md(frame.to_markdown(index=False, floatfmt=".4f") if not frame.empty else "_no data_")
+    return dg.MetadataValue.md(
+        frame.to_markdown(index=False, floatfmt=".4f") if not frame.empty else "_no data_"
+    )
 
 
 def _png_md(png: bytes, title: str) -> dg.MetadataValue:
-    return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})")
+    return dg.MetadataValue.md(
+        f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
+    )
 
 
 @dg.asset(
@@ -74,8 +77,12 @@ def signal_performance(
             "dagster/row_count": len(outcomes),
             "evaluated": len(outcomes),
             "still_pending": still_pending,
-            "hit_rate": float(directional["hit"].astype(float).mean()) if len(directional) else float("nan"),
-            "avg_direction_return": float(frame["direction_return"].mean()) if len(frame) else float("nan"),
+            "hit_rate": float(directional["hit"].astype(float).mean())
+            if len(directional)
+            else float("nan"),
+            "avg_direction_return": float(frame["direction_return"].mean())
+            if len(frame)
+            else float("nan"),
             "preview": _md(frame.head(10)),
         }
     )
@@ -97,11 +104,13 @@ def signal_analytics(
     finally:
         store.close()
     calibration = reports["calibration"]
-    metadata: dict[str, object] = {
-        f"table_{name}": _md(frame) for name, frame in reports.items()
-    }
-    metadata["signals_with_outcome"] = int(reports["by_signal_type"]["n_signals"].sum()) if len(reports["by_signal_type"]) else 0
+    metadata: dict[str, object] = {f"table_{name}": _md(frame) for name, frame in reports.items()}
+    metadata["signals_with_outcome"] = (
+        int(reports["by_signal_type"]["n_signals"].sum()) if len(reports["by_signal_type"]) else 0
+    )
     metadata["expected_calibration_error"] = analytics.expected_calibration_error(calibration)
     metadata["plot_calibration"] = _png_md(analytics.plot_calibration(calibration), "calibration")
-    metadata["plot_over_time"] = _png_md(analytics.plot_over_time(reports["over_time"]), "over time")
+    metadata["plot_over_time"] = _png_md(
+        analytics.plot_over_time(reports["over_time"]), "over time"
+    )
     return dg.MaterializeResult(metadata=metadata)

@@ -1,6 +1,5 @@
 """Expiration: archive expired signals every five minutes."""
 
-
 import dagster as dg
 
 from signal_pipeline.defs.resources import SignalStoreResource

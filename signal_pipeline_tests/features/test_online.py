@@ -1,0 +1,97 @@
+"""OnlineFeatureEngine: equal to the batch table row by row, cache, bad streams."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from signal_pipeline.features import BarStreamError, OnlineFeatureEngine, compute_features
+
+# Small spec whose buffers wrap within a short stream (RSI 5 keeps 165 bars, buffer 421).
+SMALL_SPEC = {
+    "timeframes": ["1m", "5m", "1h"],
+    "technical": {"sma": {"period": 5}, "ema": {"period": 3}, "rsi": {"period": 5},
+                  "adx": {"period": 3}, "bbands": {"period": 5, "nbdev": 2}},
+    "microstructure": {"enabled": False},
+    "options": {"enabled": False},
+}  # fmt: skip
+
+
+def assert_rows_agree(online: pd.DataFrame, batch: pd.DataFrame) -> None:
+    """Same columns; NaN where batch has NaN; otherwise |a-b| <= 1e-9 * max(|a|, |b|, 1)."""
+    batch = batch.drop(columns=["symbol", "ts"]).reset_index(drop=True)
+    online = online.reset_index(drop=True)
+    assert list(online.columns) == list(batch.columns)
+    a, b = online.to_numpy(), batch.to_numpy()
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    scale = np.maximum(np.maximum(np.abs(a), np.abs(b)), 1.0)
+    worst = np.where(np.isnan(a), 0.0, np.abs(a - b) / scale).max(axis=0)
+    bad = {c: w for c, w in zip(batch.columns, worst, strict=True) if w > 1e-9}
+    assert not bad, bad
+
+
+def _stream(engine: OnlineFeatureEngine, bars: pd.DataFrame, quotes=None, chains=None):
+    qmap = {} if quotes is None else {r.ts: r._asdict() for r in quotes.itertuples(index=False)}
+    cmap = {} if chains is None else {t: g for t, g in chains.groupby("ts")}
+    rows = []
+    for bar in bars.to_dict("records"):
+        rows.append(engine.update(bar, chain=cmap.get(bar["ts"]), quote=qmap.get(bar["ts"])))
+    return pd.DataFrame(rows)
+
+
+def test_small_spec_matches_batch_while_buffers_wrap(bars_small: pd.DataFrame) -> None:
+    bars = bars_small.iloc[:1200]
+    engine = OnlineFeatureEngine(SMALL_SPEC)
+    assert engine.buffer_lengths()["1m"] < 200  # so the 1,100 updates wrap the buffer
+    engine.warm_start(bars.iloc[:100])
+    online = _stream(engine, bars.iloc[100:])
+    assert_rows_agree(online, compute_features(bars, spec=SMALL_SPEC).iloc[100:])
+    stats = engine.cache_stats
+    assert stats["updates"] == 1100
+    assert 0 < stats["saved_share"] < 1 and stats["blocks_reused"] > 0
+
+
+@pytest.mark.slow
+def test_full_spec_matches_batch_on_2000_bars(market_small) -> None:
+    """Every feature of the default spec (technical, microstructure, options), 2,040 bars."""
+    bars, quotes, chains = market_small.bars, market_small.quotes, market_small.option_chains
+    batch = compute_features(bars, option_chains=chains, quotes=quotes)
+    engine = OnlineFeatureEngine()
+    cut = 300
+    engine.warm_start(bars.iloc[:cut], quotes=quotes.iloc[:cut],
+                      option_chains=chains[chains["ts"] <= bars["ts"].iloc[cut - 1]])  # fmt: skip
+    online = _stream(engine, bars.iloc[cut:], quotes.iloc[cut:], chains)
+    assert len(online) >= 2000
+    assert any(c.startswith("iv_") for c in online.columns)  # the options family is there
+    assert_rows_agree(online, batch.iloc[cut:])
+
+
+def test_bad_streams_raise_named_errors(bars_small: pd.DataFrame) -> None:
+    engine = OnlineFeatureEngine(SMALL_SPEC)
+    rows = bars_small.iloc[:20].to_dict("records")
+    for bar in rows[:10]:
+        engine.update(bar)
+    with pytest.raises(BarStreamError, match="unique") as dup:
+        engine.update(rows[9])
+    assert dup.value.symbol == "AAA" and dup.value.rule == "unique"
+    with pytest.raises(BarStreamError, match="sorted"):
+        engine.update(rows[5])
+    with pytest.raises(BarStreamError, match="no_gap") as gap:
+        engine.update(rows[12])
+    assert gap.value.ts == pd.Timestamp(rows[12]["ts"])
+    with pytest.raises(BarStreamError, match="positive_finite"):
+        engine.update({**rows[10], "low": -1.0})
+    # after refused bars the stream continues where it was
+    assert engine.update(rows[10]).name == pd.Timestamp(rows[10]["ts"])
+
+
+def test_higher_timeframe_recomputed_only_on_close(bars_small: pd.DataFrame) -> None:
+    engine = OnlineFeatureEngine(SMALL_SPEC)
+    engine.warm_start(bars_small.iloc[:390])
+    before = engine.cache_stats["blocks_computed"]
+    rows = [engine.update(bar) for bar in bars_small.iloc[390:450].to_dict("records")]
+    # 60 minutes: 60 x 1m blocks, 12 x 5m closes, one 1h close (at 10:30)
+    assert engine.cache_stats["blocks_computed"] - before == 60 + 12 + 1
+    hourly = pd.DataFrame(rows)["sma_5_1h"]
+    assert hourly.iloc[:-1].nunique() == 1 and hourly.iloc[-1] != hourly.iloc[-2]

@@ -1,0 +1,92 @@
+"""compute_features: coverage of the families, the no-look-ahead proof and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from signal_pipeline.features import BarStreamError, compute_features, load_feature_spec
+from signal_pipeline.features.pipeline import iter_features
+
+
+@pytest.fixture(scope="module")
+def full_table(market_small) -> pd.DataFrame:
+    return compute_features(
+        market_small.bars, option_chains=market_small.option_chains, quotes=market_small.quotes
+    )
+
+
+def test_table_shape_keys_and_hash(full_table: pd.DataFrame, bars_small: pd.DataFrame) -> None:
+    spec = load_feature_spec()
+    assert full_table.attrs["feature_spec_hash"] == spec.version_hash
+    assert list(full_table.columns[:2]) == ["symbol", "ts"]
+    pd.testing.assert_series_equal(full_table["ts"], bars_small["ts"], check_names=False)
+    features = full_table.columns[2:]
+    assert (full_table[features].dtypes == np.float64).all()
+    assert set(spec.technical_columns) <= set(features)
+    for tf in ("1m", "5m", "15m", "1h", "1d"):
+        assert f"spread_rel_{tf}" in features and f"vwap_dev_session_{tf}" in features
+    assert any(c.endswith("_1d") and c.startswith("iv_") for c in features), "options family"
+
+
+def test_values_are_finite_after_warmup_and_rsi_in_range(full_table: pd.DataFrame) -> None:
+    warm = load_feature_spec().warmup_rows()
+    for col, rows in warm.items():
+        values = full_table[col].to_numpy()
+        assert np.isfinite(values[rows:]).all(), col
+    rsi = full_table.filter(regex=r"^rsi_\d+_").to_numpy()
+    assert np.nanmin(rsi) >= 0 and np.nanmax(rsi) <= 100
+
+
+def test_no_look_ahead_for_every_feature(market_small, full_table: pd.DataFrame) -> None:
+    """Rows of a prefix table equal the same rows of the full table, bit for bit. The cut
+    falls at 11:10 ET of the 4th session: inside an hour, a 15-minute bucket and a day."""
+    bars = market_small.bars
+    for cut in (3 * 390 + 100, 5 * 390 + 7):
+        end = bars["ts"].iloc[cut - 1]
+        prefix = compute_features(
+            bars.iloc[:cut],
+            option_chains=market_small.option_chains[market_small.option_chains["ts"] <= end],
+            quotes=market_small.quotes.iloc[:cut],
+        )
+        expected = full_table.iloc[:cut]
+        assert list(prefix.columns) == list(expected.columns)
+        for col in expected.columns[2:]:
+            np.testing.assert_array_equal(prefix[col].to_numpy(), expected[col].to_numpy(),
+                                          err_msg=col)  # fmt: skip
+
+
+def test_multiple_symbols_match_per_symbol_tables(two_symbol_bars: pd.DataFrame) -> None:
+    table = compute_features(two_symbol_bars)
+    frames = list(iter_features(two_symbol_bars))
+    assert [f["symbol"].iloc[0] for f in frames] == ["AAA", "BBB"]
+    alone = compute_features(two_symbol_bars[two_symbol_bars["symbol"] == "BBB"])
+    got = table[table["symbol"] == "BBB"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, alone, check_exact=True)
+
+
+def test_bad_bars_raise_named_errors(bars_small: pd.DataFrame) -> None:
+    with pytest.raises(BarStreamError, match="no_gap"):
+        compute_features(bars_small.drop(index=500))
+    with pytest.raises(BarStreamError, match="unique"):
+        compute_features(pd.concat([bars_small.iloc[:10], bars_small.iloc[9:20]]))
+    broken = bars_small.copy()
+    broken.loc[42, "close"] = 0.0
+    with pytest.raises(BarStreamError, match="positive_finite") as err:
+        compute_features(broken)
+    assert err.value.ts == bars_small["ts"].iloc[42]
+
+
+def test_chain_with_non_positive_prices_is_refused(market_small) -> None:
+    chains = market_small.option_chains.copy()
+    chains.loc[chains.index[3], "ask"] = -1.0
+    with pytest.raises(ValueError, match="ask"):
+        compute_features(market_small.bars.iloc[:400], option_chains=chains)
+
+
+def test_unknown_feature_in_spec_is_refused(bars_small: pd.DataFrame) -> None:
+    from signal_pipeline.features import FeatureSpecError
+
+    with pytest.raises(FeatureSpecError, match="vortex"):
+        compute_features(bars_small.iloc[:100], spec={"technical": {"vortex": {}}})
