@@ -30,8 +30,9 @@ from signal_pipeline.backtest.trades import simulate_trades
 __all__ = ["BacktestConfig", "pivot_bars", "run_backtest"]
 
 
-def _positions_grid(grid: BarGrid, positions: pd.DataFrame) -> np.ndarray:
-    """Target weights on the bar grid, each held until the symbol's next given weight."""
+def _positions_grid(grid: BarGrid, positions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Target weights on the bar grid, each held until the symbol's next given weight, and
+    the initial weights (the last given before the first bar, executed at its open)."""
     for column in ("symbol", "ts", "weight"):
         if column not in positions.columns:
             raise BacktestInputError(
@@ -39,17 +40,19 @@ def _positions_grid(grid: BarGrid, positions: pd.DataFrame) -> np.ndarray:
             )
     cols = symbol_columns(grid, positions["symbol"], "positions")
     rows = decision_rows(grid.times, positions["ts"], "positions")
-    keep = rows >= 0
+    order = np.argsort(rows, kind="stable")  # the latest stamp wins within a bar
     frame = pd.DataFrame(
-        {
-            "row": rows[keep],
-            "col": cols[keep],
-            "weight": positions["weight"].to_numpy(dtype=float)[keep],
-        }
-    ).drop_duplicates(["row", "col"], keep="last")
+        {"row": rows, "col": cols, "weight": positions["weight"].to_numpy(dtype=float)}
+    ).iloc[order]
+    frame = frame.drop_duplicates(["row", "col"], keep="last")
+    before = frame[frame["row"] < 0]
+    initial = np.zeros(len(grid.symbols))
+    initial[before["col"].to_numpy()] = before["weight"].to_numpy()
+    frame = frame[frame["row"] >= 0]
     weights = np.full(grid.close.shape, np.nan)
     weights[frame["row"].to_numpy(), frame["col"].to_numpy()] = frame["weight"].to_numpy()
-    return pd.DataFrame(weights).ffill().fillna(0.0).to_numpy()
+    weights[0] = np.where(np.isnan(weights[0]), initial, weights[0])
+    return pd.DataFrame(weights).ffill().fillna(0.0).to_numpy(), initial
 
 
 def _result(
@@ -114,12 +117,13 @@ def run_backtest(
     config = config or BacktestConfig()
     grid = pivot_bars(bars)
     if positions is not None:
-        weights = _positions_grid(grid, positions)
-        if not config.allow_short and (weights < 0).any():
+        weights, initial = _positions_grid(grid, positions)
+        if not config.allow_short and ((weights < 0).any() or (initial < 0).any()):
             raise BacktestInputError(
                 "positions contain negative weights but config.allow_short is False"
             )
-        clipped = np.clip(weights, -config.max_position_weight, config.max_position_weight)
+        cap = config.max_position_weight
+        clipped = np.clip(weights, -cap, cap)
         paths = simulate_positions(
             grid.open,
             grid.close,
@@ -132,6 +136,7 @@ def run_backtest(
             initial_capital=config.initial_capital,
             max_gross_exposure=config.max_gross_exposure,
             max_borrow=config.max_borrow,
+            initial_weights=np.clip(initial, -cap, cap),
         )
         t = paths.trades
         with np.errstate(divide="ignore", invalid="ignore"):

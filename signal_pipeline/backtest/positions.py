@@ -5,7 +5,8 @@ bar ``t``. It executes at the OPEN of bar ``t + 1`` (never at the price that pro
 sized on the equity at the close of bar ``t``: ``shares = w * equity[t] / open[t + 1]``.
 Holdings then stay fixed in shares until the target of that symbol changes: there is no
 drift rebalancing, so an unchanged target costs nothing. A target on the last bar cannot
-execute and is ignored.
+execute and is ignored. ``initial_weights`` (decided before the first bar) execute at the
+first bar's open, sized on the initial capital.
 
 Limits: when a rebalance would take gross exposure (market value of all holdings over
 equity) past ``max_gross_exposure``, the new targets of the symbols that change are scaled
@@ -130,6 +131,7 @@ def simulate_positions(
     initial_capital: float = 1_000_000.0,
     max_gross_exposure: float = 1.0,
     max_borrow: float = 0.0,
+    initial_weights: np.ndarray | None = None,
 ) -> SimulationPaths:
     """Simulate target weights on (bars x symbols) float64 arrays; see the module docstring.
 
@@ -163,9 +165,16 @@ def simulate_positions(
     mark = forward_filled(close)
 
     changed = np.empty(n_bars, dtype=bool)
-    changed[0] = bool(np.any(weights[0] != 0))
+    start = np.zeros(n_symbols) if initial_weights is None else np.nan_to_num(initial_weights)
+    if start.shape != (n_symbols,):
+        raise BacktestInputError(
+            f"initial_weights has shape {start.shape}; expected ({n_symbols},), one per symbol"
+        )
+    changed[0] = bool(np.any(weights[0] != start))
     changed[1:] = np.any(weights[1:] != weights[:-1], axis=1)
-    decision_rows = np.flatnonzero(changed[:-1])
+    exec_rows = np.flatnonzero(changed[:-1]) + 1
+    if start.any():
+        exec_rows = np.concatenate([[0], exec_rows])
 
     equity = np.empty(n_bars)
     cash_path = np.empty(n_bars)
@@ -192,7 +201,7 @@ def simulate_positions(
         net[last:stop] = values[:, 0]
         gross[last:stop] = values[:, 1]
 
-    queue = iter((decision_rows + 1).tolist())
+    queue = iter(exec_rows.tolist())
     next_row = next(queue, None)
     pending = False
     while next_row is not None or pending:
@@ -203,8 +212,10 @@ def simulate_positions(
             next_row = next(queue, None)
         decided = row - 1
         mark_block(row)
-        equity_decided = equity[decided]
-        target = weights[decided]
+        if decided < 0:  # initial weights: nothing held yet, sized on the initial capital
+            equity_decided, target, prev_mark = cash, start, np.zeros(n_symbols)
+        else:
+            equity_decided, target, prev_mark = equity[decided], weights[decided], mark[decided]
         cols = np.flatnonzero(target != executed_w)
         price = open_[row, cols]
         tradable = np.isfinite(price) & (price > 0)
@@ -216,7 +227,6 @@ def simulate_positions(
         old = shares[cols]
         wanted = target[cols] * equity_decided / price
         # Gross exposure after the rebalance, valued at this open (last close if missing).
-        prev_mark = mark[decided]
         gross_others = float(held[:, 1] @ prev_mark - np.abs(old) @ prev_mark[cols])
         gross_new = float(np.abs(wanted) @ price)
         room = max(0.0, max_gross_exposure * equity_decided - gross_others)
@@ -225,7 +235,7 @@ def simulate_positions(
         delta = wanted - old
         impact = costs.price_impact(
             delta,
-            half_spread=None if half_spread is None else half_spread[decided, cols],
+            half_spread=None if half_spread is None else half_spread[max(decided, 0), cols],
             bar_range=None
             if high is None or low is None
             else (high[row, cols] - low[row, cols]) / price,

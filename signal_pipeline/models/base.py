@@ -58,7 +58,8 @@ def load_model_config(
     """The model configuration: ``config/models.yaml`` (or ``path``) with ``overrides``
     deep-merged over it (e.g. ``{"lstm": {"epochs": 3}}``)."""
     if path is None:
-        text = resources.files("signal_pipeline.config").joinpath("models.yaml").read_text()
+        # Anchored on the package itself: config/ has no __init__.py.
+        text = resources.files("signal_pipeline").joinpath("config/models.yaml").read_text()
     else:
         text = Path(path).read_text()
     config = yaml.safe_load(text) or {}

@@ -150,6 +150,11 @@ def train_ensemble(
     """
     cfg = load_model_config(overrides=config)
     ens_cfg = cfg["ensemble"]
+    if ens_cfg.get("voting_method", "soft") != "soft":
+        raise TrainingError(
+            f"ensemble.voting_method={ens_cfg['voting_method']!r}: only 'soft' voting is "
+            "implemented (it is what the calibrator needs: probabilities, not votes)."
+        )
     names = list(members or ens_cfg.get("members", ["xgboost", "random_forest", "lstm"]))
     configured = list(ens_cfg.get("members", ["xgboost", "random_forest", "lstm"]))
     weights_list = list(ens_cfg.get("weights", []))

@@ -24,6 +24,7 @@ from typing import Any
 
 from signal_pipeline.settings import get_settings
 from signal_pipeline.signals import migrations
+from signal_pipeline.signals.bulk import SIGNAL_COLUMNS, insert_records
 from signal_pipeline.signals.db import (
     DatabaseUnavailableError,
     DatabaseURL,
@@ -31,7 +32,6 @@ from signal_pipeline.signals.db import (
     Row,
     SignalStoreError,
 )
-from signal_pipeline.signals.bulk import SIGNAL_COLUMNS, insert_records
 from signal_pipeline.signals.model import Signal, SignalType
 from signal_pipeline.signals.outbox import Outbox
 

@@ -201,22 +201,35 @@ def test_buy_and_hold_equals_the_benchmark_return() -> None:
         }
     )
     config = BacktestConfig(max_position_weight=1.0)
+    # Decided the evening before the first bar: fully invested from the first bar's open.
+    before_open = ts[0] - pd.Timedelta(hours=1)
     result = run_backtest(
+        spy,
+        positions=pd.DataFrame({"symbol": ["SPY"], "ts": [before_open], "weight": [1.0]}),
+        costs=CostModel.free(),
+        config=config,
+    )
+    # Total return = last close / first open - 1, the benchmark's own holding return.
+    assert result.equity.iloc[-1] / 1e6 - 1 == pytest.approx(closes[-1] / opens[0] - 1, rel=1e-12)
+    from signal_pipeline.backtest import daily_benchmark_returns
+
+    benchmark = daily_benchmark_returns(spy)["SPY"]
+    # Every daily return is the benchmark's own (day 1: first open to close), so beta is 1,
+    # alpha, tracking error and excess return 0.
+    np.testing.assert_allclose(result.daily_returns(), benchmark, rtol=0, atol=1e-12)
+    metrics = result.metrics(benchmark)
+    assert metrics["beta"] == pytest.approx(1.0, rel=1e-9)
+    assert metrics["tracking_error"] == pytest.approx(0.0, abs=1e-9)
+    assert metrics["excess_return"] == pytest.approx(0.0, abs=1e-9)
+
+    # Decided at the first bar's close instead: invested from bar 1's open.
+    late = run_backtest(
         spy,
         positions=pd.DataFrame({"symbol": ["SPY"], "ts": [ts[0]], "weight": [1.0]}),
         costs=CostModel.free(),
         config=config,
     )
-    # Fully invested from the open of bar 1: total return = last close / open[1] - 1.
-    assert result.equity.iloc[-1] / 1e6 - 1 == pytest.approx(closes[-1] / opens[1] - 1, rel=1e-12)
-    from signal_pipeline.backtest import daily_benchmark_returns
-
-    benchmark = daily_benchmark_returns(spy)["SPY"]
-    strategy = result.daily_returns()
-    # Day 1 starts at bar 1's open instead of bar 0's; from day 2 on every daily return is
-    # the benchmark's own, to rounding.
-    np.testing.assert_allclose(strategy.iloc[1:], benchmark.iloc[1:], rtol=0, atol=1e-12)
-    assert (1 + strategy.iloc[0]) == pytest.approx(closes[389] / opens[1], rel=1e-12)
+    assert late.equity.iloc[-1] / 1e6 - 1 == pytest.approx(closes[-1] / opens[1] - 1, rel=1e-12)
 
 
 def test_reversal_closes_at_the_opposite_signals_entry(flat_then_up: pd.DataFrame) -> None:
@@ -317,3 +330,65 @@ def test_bad_inputs_raise_specific_errors(flat_then_up: pd.DataFrame) -> None:
         run_backtest(flat_then_up, unknown)
     with pytest.raises(BacktestInputError, match="signal_type"):
         run_backtest(flat_then_up, signal(flat_then_up, 0, "MAYBE"))
+
+
+def test_equity_never_depends_on_later_bars() -> None:
+    from signal_pipeline.backtest import predictions_to_signals
+    from signal_pipeline.data import simulate_market
+
+    market = simulate_market(["AAA", "BBB"], 2, seed=7, option_chains=False)
+    signals = predictions_to_signals(market.oracle, confidence_threshold=0.55, holding_bars=20)
+    cut = market.bars["ts"].sort_values().unique()[500]
+    early = market.bars[market.bars["ts"] < cut]
+    full = run_backtest(market.bars, signals, costs=CostModel.free())
+    truncated = run_backtest(early, signals[signals["ts"] < cut], costs=CostModel.free())
+    # Without costs, closing open trades at the last close of the truncated run does not move
+    # its equity, so the first 500 bars must agree exactly: nothing later leaked in.
+    n = len(truncated.equity)
+    np.testing.assert_allclose(truncated.equity.to_numpy(), full.equity.to_numpy()[:n], rtol=1e-12)
+    assert len(full.trades) > 10
+
+
+def test_expires_at_and_long_only(flat_then_up: pd.DataFrame) -> None:
+    expiring = signal(flat_then_up, 0, "BUY", expires_at=flat_then_up["ts"].iloc[3])
+    trade = run_backtest(flat_then_up, expiring, costs=CostModel.free(), config=NO_LEVELS)
+    # Entered at row 1's open (100), expired at the close of row 3 (110): +500 * 10.
+    assert (trade.trades["exit_row"].iloc[0], trade.trades["exit_reason"].iloc[0]) == (3, "expiry")
+    assert trade.trades["pnl"].iloc[0] == pytest.approx(5000.0)
+    long_only = BacktestConfig(
+        initial_capital=100_000.0,
+        max_position_weight=0.5,
+        allow_short=False,
+        stop_multiple=None,
+        target_multiple=None,
+    )
+    result = run_backtest(
+        flat_then_up, signal(flat_then_up, 0, "SELL"), costs=CostModel.free(), config=long_only
+    )
+    assert result.trades.empty
+    assert result.skipped_signals == 1
+    assert result.equity.iloc[-1] == 100_000.0
+
+
+def test_default_sizing_scales_with_confidence() -> None:
+    rng = np.random.default_rng(1)
+    closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, 450)))
+    bars = make_bars("AAA", [(c, c * 1.001, c * 0.999, c) for c in closes])
+    config = BacktestConfig(target_volatility=0.05, max_position_weight=0.2, holding_bars=5)
+    sigma = np.std(np.diff(np.log(closes[10:401])), ddof=1) * np.sqrt(252 * 390)
+    for confidence in (1.0, 2 / 3):
+        one = pd.DataFrame(
+            [
+                {
+                    "symbol": "AAA",
+                    "ts": bars["ts"].iloc[400],
+                    "direction": 1,
+                    "confidence": confidence,
+                }
+            ]
+        )
+        trade = run_backtest(bars, one, costs=CostModel.free(), config=config).trades.iloc[0]
+        # w = (confidence - 1/3) / (2/3) * min(0.2, 0.05 / sigma_annual)
+        expected = (confidence - 1 / 3) / (2 / 3) * min(0.2, 0.05 / sigma)
+        assert trade["weight"] == pytest.approx(expected, rel=1e-9)
+        assert trade["shares"] * trade["entry_fill"] == pytest.approx(expected * 1e6, rel=1e-9)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from bentos.signal_service.signals_api import create_app
+from bentos.signal_service.signals_api import HistoryOut, SignalOut, create_app
 from signal_pipeline.signals.store import SignalStore
 
 from .conftest import make_signal
@@ -48,6 +48,8 @@ async def client(store: SignalStore) -> AsyncIterator[httpx.AsyncClient]:
 async def test_latest(client: httpx.AsyncClient) -> None:
     body = (await client.get("/latest")).json()
     assert {s["symbol"]: s["signal_type"] for s in body} == {"AAPL": "SELL", "MSFT": "BUY"}
+    for item in body:  # bodies match the documented response model
+        assert SignalOut.model_validate(item).model_dump(mode="json")["id"] == item["id"]
     one = (await client.get("/latest/MSFT")).json()
     assert one["symbol"] == "MSFT" and one["created_at"].startswith("2024-03-04T15:19")
     assert (await client.get("/latest", params={"symbol": ["MSFT"]})).json()[0]["symbol"] == "MSFT"
@@ -59,6 +61,7 @@ async def test_history_pagination_and_filters(client: httpx.AsyncClient) -> None
     while True:
         params = {"symbol": "AAPL", "limit": 3, **({"cursor": cursor} if cursor else {})}
         page = (await client.get("/history", params=params)).json()
+        HistoryOut.model_validate(page)
         seen += page["signals"]
         cursor = page["next_cursor"]
         if cursor is None:
