@@ -75,6 +75,7 @@ class CostModel:
             commission_per_share=0.0,
             min_commission=0.0,
             half_spread_bps=0.0,
+            use_quotes=False,
             slippage_bps=0.0,
         )
 

@@ -226,7 +226,8 @@ def simulate_positions(
             continue
         old = shares[cols]
         wanted = target[cols] * equity_decided / price
-        # Gross exposure after the rebalance, valued at this open (last close if missing).
+        # Gross exposure of the holdings that stay, valued at the decision bar's close, plus
+        # the new targets at this open.
         gross_others = float(held[:, 1] @ prev_mark - np.abs(old) @ prev_mark[cols])
         gross_new = float(np.abs(wanted) @ price)
         room = max(0.0, max_gross_exposure * equity_decided - gross_others)

@@ -6,8 +6,9 @@ Each bar with an entry or exit is processed in the order its prices happen:
 2. entries at the open, sized on the equity at the previous close:
    ``shares = direction * min(|weight|, max_position_weight) * equity / open``, then
    scaled down together so gross exposure stays within ``max_gross_exposure * equity``
-   and buys so cash stays above ``-max_borrow * equity``; an entry scaled to nothing is
-   counted as skipped;
+   and buys so cash stays above ``-max_borrow * equity`` (before costs, which may take it
+   slightly lower); an entry scaled to nothing keeps its row in the trades frame with
+   ``executed = False``;
 3. exits inside the bar (stop, target) and at its close (expiry).
 
 Every fill goes through the cost model. Between these bars holdings are fixed, so the

@@ -34,6 +34,8 @@ _EXPORTS = {
     "read_quotes": "signal_pipeline.data.loaders",
     "simulate_market": "signal_pipeline.data.simulator",
     "SimulatedMarket": "signal_pipeline.data.simulator",
+    "SimulatorConfig": "signal_pipeline.data.sim_config",
+    "SimulatorInputError": "signal_pipeline.data.sim_config",
     "Warehouse": "signal_pipeline.data.storage",
 }
 

@@ -12,6 +12,7 @@ functions: it takes seconds to import.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +42,8 @@ class ExpectationOutcome:
     """One expectation's result, in plain types."""
 
     expectation: str
-    column: str
+    column: str  # the validated column (a feature, or a rule of the profile)
+    features: list[str]  # the feature columns that broke it
     success: bool
     unexpected_count: int
     examples: list[Any]
@@ -59,17 +61,18 @@ class FeatureValidationResult:
 
     @property
     def failing_columns(self) -> list[str]:
-        return sorted({o.column for o in self.outcomes if not o.success})
+        return sorted({f for o in self.outcomes if not o.success for f in o.features})
 
     @property
     def failures(self) -> list[ExpectationOutcome]:
         return [o for o in self.outcomes if not o.success]
 
     def to_markdown(self, limit: int = 50) -> str:
-        lines = ["| expectation | column | unexpected | examples |", "|---|---|---|---|"]
+        lines = ["| expectation | column | features | unexpected | examples |",
+                 "|---|---|---|---|---|"]  # fmt: skip
         for o in self.failures[:limit]:
-            lines.append(f"| {o.expectation} | {o.column} | {o.unexpected_count} | "
-                         f"{o.examples[:3]} |")  # fmt: skip
+            lines.append(f"| {o.expectation} | {o.column} | {', '.join(o.features[:20])} | "
+                         f"{o.unexpected_count} | {o.examples[:3]} |")  # fmt: skip
         if len(self.failures) > limit:
             lines.append(f"| ... | {len(self.failures) - limit} more | | |")
         return "\n".join(lines) if self.failures else "all expectations met"
@@ -136,44 +139,118 @@ def build_feature_suite(
             )
         )
         low, high = _range_for(col)
+        tol = 1e-9 * max(1.0, min(abs(low), _FINITE), min(abs(high), _FINITE))
         suite.add_expectation(
             gx.expectations.ExpectColumnValuesToBeBetween(
-                column=col, min_value=low, max_value=min(high, _FINITE)
+                column=col, min_value=max(low - tol, -_FINITE), max_value=min(high + tol, _FINITE)
             )
         )
     return suite
 
 
-def validate_feature_table(
-    table: pd.DataFrame, spec: FeatureSpec | None = None, correlation_threshold: float = 0.95
-) -> FeatureValidationResult:
-    """Run the suite on ``table`` (symbol, ts, features...) and report correlated pairs."""
+def feature_profile(table: pd.DataFrame, spec: FeatureSpec | None = None) -> pd.DataFrame:
+    """One row per feature column: its warm-up, and counts of rule breaks computed in
+    numpy over the whole table (per symbol): missing after warm-up, non-finite, out of
+    the formula's range (with a 1e-9 tolerance for floating-point noise)."""
+    spec = spec or load_feature_spec()
+    rows = table.groupby("symbol", sort=False).cumcount().to_numpy()
+    records = []
+    for col, warm in warmup_by_column(table, spec).items():
+        values = table[col].to_numpy(np.float64)
+        low, high = _range_for(col)
+        tol = 1e-9 * max(1.0, abs(low) if np.isfinite(low) else 1.0, abs(high) if np.isfinite(high) else 1.0)
+        present = ~np.isnan(values)
+        finite = np.isfinite(values)
+        records.append({
+            "feature": col,
+            "warmup_rows": warm,
+            "missing_after_warmup": int((~present & (rows >= warm)).sum()),
+            "non_finite": int(np.isinf(values).sum()),
+            "out_of_range": int(((values < low - tol) | (values > high + tol))[finite].sum()),
+            "range_min": low,
+            "range_max": high,
+            "min": float(np.nanmin(values)) if present.any() else np.nan,
+            "max": float(np.nanmax(values)) if present.any() else np.nan,
+        })  # fmt: skip
+    return pd.DataFrame.from_records(records)
+
+
+def _outcomes(
+    report: Any, column_of: Callable[[dict[str, Any], dict[str, Any]], tuple[str, list[str]]]
+) -> list[ExpectationOutcome]:
+    outcomes = []
+    for res in report.results:
+        config = res.expectation_config
+        kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
+        detail = res.result or {}
+        unexpected = detail.get("unexpected_count") or 0
+        if res.exception_info and res.exception_info.get("raised_exception"):
+            unexpected = -1  # the expectation itself failed to run
+        column, features = column_of(kwargs, detail)
+        outcomes.append(ExpectationOutcome(
+            config.type, column, features if not res.success else [], bool(res.success),
+            int(unexpected),
+            list(detail.get("partial_unexpected_list") or [])[:5],
+            {k: v for k, v in kwargs.items() if k in ("min_value", "max_value")},
+        ))  # fmt: skip
+    return outcomes
+
+
+def _run_suite(frame: pd.DataFrame, suite_of: Any) -> Any:
     import great_expectations as gx
 
-    spec = spec or load_feature_spec()
-    frame = table.copy()
-    frame[ROW_COLUMN] = frame.groupby("symbol", sort=False).cumcount()
     context = gx.get_context(mode="ephemeral")
-    suite = build_feature_suite(frame, spec, context)
+    suite = suite_of(context)
     source = context.data_sources.add_pandas("feature_tables")
     asset = source.add_dataframe_asset("features")
     batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(
         batch_parameters={"dataframe": frame}
     )
-    report = batch.validate(suite, result_format="SUMMARY")
-    outcomes = []
-    for res in report.results:
-        config = res.expectation_config
-        kwargs = {k: v for k, v in config.kwargs.items() if k not in ("batch_id",)}
-        detail = res.result or {}
-        unexpected = detail.get("unexpected_count") or 0
-        if res.exception_info and res.exception_info.get("raised_exception"):
-            unexpected = -1  # the expectation itself failed to run
-        outcomes.append(ExpectationOutcome(
-            config.type, str(kwargs.get("column")), bool(res.success), int(unexpected),
-            list(detail.get("partial_unexpected_list") or [])[:5],
-            {k: v for k, v in kwargs.items() if k in ("min_value", "max_value")},
-        ))  # fmt: skip
+    result_format = {"result_format": "COMPLETE", "unexpected_index_column_names": ["feature"]}
+    return batch.validate(suite, result_format=result_format if "feature" in frame else "SUMMARY")
+
+
+def validate_feature_table(
+    table: pd.DataFrame,
+    spec: FeatureSpec | None = None,
+    correlation_threshold: float = 0.95,
+    mode: str = "profile",
+) -> FeatureValidationResult:
+    """Validate ``table`` (symbol, ts, features...) with Great Expectations.
+
+    ``mode="profile"`` (default, scales to millions of rows): the rule-break counts of
+    :func:`feature_profile` are validated by a 3-expectation GE suite; each failing
+    feature is named. ``mode="columns"``: the per-column suite of
+    :func:`build_feature_suite` runs on the table itself (2 expectations per column;
+    GE needs minutes for hundreds of columns: small tables only).
+    """
+    import great_expectations as gx
+
+    spec = spec or load_feature_spec()
+    if mode == "columns":
+        frame = table.copy()
+        frame[ROW_COLUMN] = frame.groupby("symbol", sort=False).cumcount()
+        report = _run_suite(frame, lambda ctx: build_feature_suite(frame, spec, ctx))
+        outcomes = _outcomes(report, lambda kw, _: (str(kw["column"]), [str(kw["column"])]))
+    elif mode == "profile":
+        profile = feature_profile(table, spec)
+
+        def suite_of(_: Any) -> Any:
+            suite = gx.ExpectationSuite(name=f"feature_profile_{spec.version_hash[:12]}")
+            for rule in ("missing_after_warmup", "non_finite", "out_of_range"):
+                suite.add_expectation(
+                    gx.expectations.ExpectColumnValuesToBeBetween(column=rule, max_value=0)
+                )
+            return suite
+
+        report = _run_suite(profile, suite_of)
+
+        def failing(kw: dict[str, Any], detail: dict[str, Any]) -> tuple[str, list[str]]:
+            return str(kw["column"]), [r["feature"] for r in detail.get("unexpected_index_list") or []]
+
+        outcomes = _outcomes(report, failing)
+    else:
+        raise ValueError(f"mode={mode!r}: use 'profile' or 'columns'")
     return FeatureValidationResult(
         success=all(o.success for o in outcomes),
         outcomes=outcomes,
@@ -182,16 +259,22 @@ def validate_feature_table(
     )
 
 
-def correlated_pairs(table: pd.DataFrame, threshold: float = 0.95) -> pd.DataFrame:
-    """Feature pairs with |Pearson correlation| > ``threshold`` over rows where both are
-    present: columns ``feature_a, feature_b, correlation``, strongest first."""
+def correlated_pairs(
+    table: pd.DataFrame, threshold: float = 0.95, min_periods: int = 100, max_rows: int = 200_000
+) -> pd.DataFrame:
+    """Feature pairs with |Pearson correlation| > ``threshold``: columns ``feature_a,
+    feature_b, correlation``, strongest first. Computed on the rows where every feature
+    is present, or pairwise (at least ``min_periods`` shared rows) when those are too few;
+    tables longer than ``max_rows`` are sampled (fixed seed)."""
+    if len(table) > max_rows:  # a fixed-seed row sample keeps this O(columns^2 * max_rows)
+        table = table.sample(max_rows, random_state=0).sort_index()
     cols = [c for c in feature_columns(table) if table[c].nunique(dropna=True) > 1]
     values = table[cols].to_numpy(np.float64)
     complete = np.isfinite(values).all(axis=1)
-    if complete.sum() >= 3:
+    if complete.sum() >= min_periods:
         corr = np.corrcoef(values[complete], rowvar=False)
-    else:  # pairwise-complete rows (slower): used when warm-ups leave no complete row
-        corr = table[cols].corr().to_numpy()
+    else:  # pairwise-complete rows (slower): when warm-ups leave too few complete rows
+        corr = table[cols].corr(min_periods=min_periods).to_numpy()
     iu, ju = np.triu_indices(len(cols), k=1)
     r = corr[iu, ju]
     keep = np.flatnonzero(np.abs(np.nan_to_num(r)) > threshold)

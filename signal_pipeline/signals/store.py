@@ -229,6 +229,8 @@ class SignalStore:
                 try:
                     with self.transaction() as tx:
                         chunk_ids, chunk_inserted = self._insert_chunk(tx, chunk)
+                    # Remembered only once committed: a rolled-back batch re-registers.
+                    self._known_symbols.update(s.symbol for s in chunk)
                     break
                 except DatabaseUnavailableError:
                     # One retry on a fresh connection covers a server restart between writes.
@@ -257,9 +259,6 @@ class SignalStore:
             "ON CONFLICT (symbol) DO NOTHING",
             {f"s{i}": s for i, s in enumerate(new)},
         )
-        # Only remembered after commit would be stricter; a rolled-back insert just means
-        # the next write of that symbol re-registers it (ON CONFLICT makes that harmless).
-        self._known_symbols.update(new)
 
     def _encode(self, s: Signal) -> dict[str, Any]:
         record = {c: getattr(s, c) for c in SIGNAL_COLUMNS}

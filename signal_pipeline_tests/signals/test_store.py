@@ -156,3 +156,19 @@ def test_set_executed_and_not_found(store: SignalStore) -> None:
         store.set_executed(999_999)
     with pytest.raises(SignalNotFoundError):
         store.get(999_999)
+
+
+@pytest.mark.postgres
+def test_stale_connection_reconnects_without_spooling(pg_dsn: str, tmp_path: Path) -> None:
+    store = SignalStore(pg_dsn, outbox_dir=tmp_path / "outbox")
+    try:
+        store.write([make_signal()])
+        admin_dsn, _, name = pg_dsn.rpartition("/")
+        with psycopg.connect(f"{admin_dsn}/postgres", autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+            )
+        assert store.write([make_signal(minutes=1)]).inserted == 1  # server restart: retried
+        assert store.pending_outbox() == 0 and store.count() == 2
+    finally:
+        store.close()
