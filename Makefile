@@ -34,6 +34,10 @@ ui: $(STAMP)
 	$(BIN)/signal-pipeline init-home
 	$(BIN)/dagster dev -w workspace.yaml
 
+serve: $(STAMP)
+	$(BIN)/signal-pipeline db upgrade
+	$(BIN)/bentoml serve bentos.signal_service.service:SignalService --port $${PORT:-3000}
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 

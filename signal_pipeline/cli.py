@@ -136,11 +136,21 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from signal_pipeline.signals.migrations import upgrade
+    from signal_pipeline.signals.db import DatabaseUnavailableError
+    from signal_pipeline.signals.migrations import MigrationError, applied_versions, upgrade
 
     url = args.url or get_settings().signals_db_url
-    applied = upgrade(url)
-    print(f"{url}: applied {applied or 'nothing (already up to date)'}")
+    get_settings().ensure_dirs()
+    try:
+        applied = upgrade(url)
+        current = max(applied_versions(url), default=0)
+    except (MigrationError, DatabaseUnavailableError) as exc:
+        _say(f"db upgrade failed for {url}: {exc}")
+        return 2
+    if applied:
+        print(f"{url}: applied versions {applied}; now at version {current}")
+    else:
+        print(f"{url}: already up to date (version {current})")
     return 0
 
 

@@ -77,3 +77,17 @@ def test_demo_materialises_the_pipeline_and_says_where_to_look(home: Path, capsy
     # the runs are recorded on the instance the UI reads
     assert (home / "dagster" / "dagster.yaml").exists()
     assert any((home / "dagster").rglob("*.db"))
+
+
+def test_db_upgrade_is_idempotent(home: Path, capsys) -> None:
+    url = f"sqlite:///{home / 'signals.db'}"
+    home.mkdir(parents=True, exist_ok=True)
+    assert main(["db", "upgrade", "--url", url]) == 0
+    assert "applied versions [1, 2, 3]" in capsys.readouterr().out
+    assert main(["db", "upgrade", "--url", url]) == 0
+    assert "already up to date (version 3)" in capsys.readouterr().out
+
+
+def test_db_upgrade_reports_an_unreachable_database(capsys) -> None:
+    assert main(["db", "upgrade", "--url", "postgresql://nobody@127.0.0.1:1/none"]) == 2
+    assert "db upgrade failed" in capsys.readouterr().err

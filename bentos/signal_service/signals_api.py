@@ -11,6 +11,7 @@ signal or symbol, 503 when the database is unreachable.
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -104,12 +105,14 @@ def create_app(store: SignalStore | None = None, url: str | None = None) -> Fast
         description="Stored trading signals: latest per symbol, history, active set, execution flag.",
     )
     holder: dict[str, SignalStore] = {}
+    lock = threading.Lock()
 
     def get_store() -> SignalStore:
         # Created on first request, so importing the module never touches the database.
-        if "store" not in holder:
-            holder["store"] = store or SignalStore(url)
-        return holder["store"]
+        with lock:
+            if "store" not in holder:
+                holder["store"] = store or SignalStore(url)
+            return holder["store"]
 
     app.state.get_store = get_store
 

@@ -159,7 +159,9 @@ class OnlineFeatureEngine:
         self.history = history
         self.cache = cache
         self.options_history = options_history
-        self._micro = _optional_module("microstructure") if self.spec.microstructure.enabled else None
+        self._micro = (
+            _optional_module("microstructure") if self.spec.microstructure.enabled else None
+        )
         self._options = _optional_module("options") if self.spec.options.enabled else None
         self._states: dict[str, _SymbolState] = {}
         self._stats = {"updates": 0, "columns_computed": 0, "columns_reused": 0,
@@ -171,7 +173,11 @@ class OnlineFeatureEngine:
             return 0
         per_day = -(-SESSION_MINUTES // TIMEFRAMES[tf])
         # The session VWAP needs the bars since the open: one session more than the rolling windows.
-        return int(self._micro.microstructure_warmup(self.spec.microstructure.params_for(tf))) + per_day + 2
+        return (
+            int(self._micro.microstructure_warmup(self.spec.microstructure.params_for(tf)))
+            + per_day
+            + 2
+        )
 
     def buffer_lengths(self) -> dict[str, int]:
         """Bars kept per timeframe (what exactness needs, or the ``history`` given)."""
@@ -205,6 +211,13 @@ class OnlineFeatureEngine:
         total = s["columns_computed"] + s["columns_reused"]
         s["saved_share"] = s["columns_reused"] / total if total else 0.0
         return s
+
+    def latest(self, symbol: str) -> pd.Series:
+        """The latest feature row of ``symbol`` (after :meth:`warm_start` or :meth:`update`)."""
+        state = self._states.get(symbol)
+        if state is None or state.last_ts is None:
+            raise KeyError(f"no bars seen for symbol {symbol!r}: warm_start or update it first")
+        return self._row(state)
 
     def warm_start(
         self,
@@ -365,7 +378,9 @@ class OnlineFeatureEngine:
         if (snap > ts).any():
             raise BarStreamError(state.symbol, pd.Timestamp(ts, tz="UTC"), "chain_not_future",
                                  "option chain snapshot is later than the bar")  # fmt: skip
-        if state.chains and int(snap.max()) == int(pd.DatetimeIndex(state.chains[-1]["ts"]).asi8.max()):
+        if state.chains and int(snap.max()) == int(
+            pd.DatetimeIndex(state.chains[-1]["ts"]).asi8.max()
+        ):
             if state.chains[-1].equals(chain):
                 return  # same snapshot again: the cached options row stands
             state.chains.pop()

@@ -144,10 +144,14 @@ def symbol_features(
         for col, values in block.items():
             columns[col] = values if TIMEFRAMES[tf] == 1 else asof_take(values, tfb.asof)
     columns.update(options_block(spec, option_chains, stamps))
-    out = pd.DataFrame(columns, index=bars.index, dtype=np.float64)
-    out.insert(0, "ts", bars["ts"].to_numpy())
-    out.insert(0, "symbol", symbol)
-    return out
+    # One (features x rows) block filled column by column: pandas adopts it without the
+    # extra copy that stacking hundreds of separate arrays costs.
+    block = np.empty((len(columns), len(bars)), dtype=np.float64)
+    for i, values in enumerate(columns.values()):
+        block[i] = values
+    keys = pd.DataFrame({"symbol": symbol, "ts": bars["ts"].to_numpy()}, index=bars.index)
+    features = pd.DataFrame(block.T, index=bars.index, columns=list(columns), copy=False)
+    return pd.concat([keys, features], axis=1, copy=False)
 
 
 def _for_symbol(frame: pd.DataFrame | None, symbol: str) -> pd.DataFrame | None:

@@ -159,7 +159,10 @@ def _family(raw: Any, key: str, timeframes: tuple[str, ...]) -> FamilySpec:
     ):
         raise FeatureSpecError(f"{key}.overrides", f"must map timeframes of {list(tfs)} to params")
     return FamilySpec(
-        bool(raw.get("enabled", True)), tfs, dict(params), {k: dict(v) for k, v in overrides.items()}
+        bool(raw.get("enabled", True)),
+        tfs,
+        dict(params),
+        {k: dict(v) for k, v in overrides.items()},
     )
 
 
@@ -169,7 +172,9 @@ def build_feature_spec(raw: Mapping[str, Any]) -> FeatureSpec:
         raise FeatureSpecError("<root>", "the spec must be a mapping")
     extra = sorted(set(raw) - _TOP_KEYS)
     if extra:
-        raise FeatureSpecError(str(extra[0]), f"unknown top-level key; allowed: {sorted(_TOP_KEYS)}")
+        raise FeatureSpecError(
+            str(extra[0]), f"unknown top-level key; allowed: {sorted(_TOP_KEYS)}"
+        )
     timeframes = tuple(raw.get("timeframes", list(TIMEFRAMES)))
     for tf in timeframes:
         if tf not in TIMEFRAMES:
@@ -186,7 +191,9 @@ def build_feature_spec(raw: Mapping[str, Any]) -> FeatureSpec:
         defs: list[FeatureDef] = []
         seen: set[str] = set()
         for name, params in entries.items():
-            entry = f"{'overrides.' + tf if name in (overrides.get(tf) or {}) else 'technical'}.{name}"
+            entry = (
+                f"{'overrides.' + tf if name in (overrides.get(tf) or {}) else 'technical'}.{name}"
+            )
             if params is False:
                 continue
             if name not in REGISTRY:

@@ -112,7 +112,7 @@ def warmup_by_column(table: pd.DataFrame, spec: FeatureSpec) -> dict[str, int]:
             continue
         valid = table[col].notna().to_numpy()
         firsts = [
-            int(rows[idx][valid[idx]].min()) if valid[idx].any() else int(len(idx))
+            int(rows[idx][valid[idx]].min()) if valid[idx].any() else len(idx)
             for idx in table.groupby("symbol", sort=False).indices.values()
         ]
         out[col] = max(firsts)
@@ -158,7 +158,9 @@ def feature_profile(table: pd.DataFrame, spec: FeatureSpec | None = None) -> pd.
     for col, warm in warmup_by_column(table, spec).items():
         values = table[col].to_numpy(np.float64)
         low, high = _range_for(col)
-        tol = 1e-9 * max(1.0, abs(low) if np.isfinite(low) else 1.0, abs(high) if np.isfinite(high) else 1.0)
+        tol = 1e-9 * max(
+            1.0, abs(low) if np.isfinite(low) else 1.0, abs(high) if np.isfinite(high) else 1.0
+        )
         present = ~np.isnan(values)
         finite = np.isfinite(values)
         records.append({
@@ -246,7 +248,9 @@ def validate_feature_table(
         report = _run_suite(profile, suite_of)
 
         def failing(kw: dict[str, Any], detail: dict[str, Any]) -> tuple[str, list[str]]:
-            return str(kw["column"]), [r["feature"] for r in detail.get("unexpected_index_list") or []]
+            return str(kw["column"]), [
+                r["feature"] for r in detail.get("unexpected_index_list") or []
+            ]
 
         outcomes = _outcomes(report, failing)
     else:

@@ -114,8 +114,9 @@ def resolve_conflict(
 
     winner = max(SignalType, key=lambda k: (shares[k], k is SignalType.HOLD))
     gap = abs(shares[SignalType.BUY] - shares[SignalType.SELL])
-    if winner in _OPPOSITE and shares[winner] - shares[_OPPOSITE[winner]] < policy.min_margin:
-        reason = f"lead {shares[winner] - shares[_OPPOSITE[winner]]:.2f} < {policy.min_margin:.2f}"
+    lead = shares[winner] - shares[_OPPOSITE[winner]] if winner in _OPPOSITE else 1.0
+    if winner in _OPPOSITE and (lead <= 0.0 or lead < policy.min_margin):  # a tie is HOLD too
+        reason = f"lead {lead:.2f} < {policy.min_margin:.2f}" if lead > 0 else "BUY/SELL tie"
         winner = SignalType.HOLD
         decided = newest.replace(
             signal_type=SignalType.HOLD,

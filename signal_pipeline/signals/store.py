@@ -41,7 +41,10 @@ _SCALE = {"confidence": 2, "target_price": 4, "stop_loss": 4, "position_size": 4
 
 
 class SignalStoreUnavailableError(DatabaseUnavailableError):
-    """A write could not reach the database; its signals are kept in the outbox."""
+    """A write could not reach the database; its signals are kept in the outbox.
+
+    ``spooled`` is the number of signals now pending in the outbox (this batch included).
+    """
 
     def __init__(self, message: str, spooled: int, outbox_path: Path) -> None:
         self.spooled = spooled

@@ -9,12 +9,12 @@ import talib
 from signal_pipeline.features.indicators import (
     REGISTRY,
     Ohlcv,
-    _reference_walk,
+    reference_walk,
     compute_indicator,
     warmup_bars,
 )
 
-WALK = _reference_walk(3000)
+WALK = reference_walk(3000)
 
 
 def test_registry_has_at_least_50_distinct_indicators() -> None:
@@ -46,6 +46,7 @@ def test_macd_is_scaled_talib_macd() -> None:
     out = compute_indicator("macd", WALK, {"fast": 12, "slow": 26, "signal": 9})
     line, signal, hist = talib.MACD(WALK.close, 12, 26, 9)
     np.testing.assert_allclose(out["macd_12_26_9"], 100 * line / WALK.close, rtol=1e-14)
+    np.testing.assert_allclose(out["macd_signal_12_26_9"], 100 * signal / WALK.close, rtol=1e-14)
     np.testing.assert_allclose(out["macd_hist_12_26_9"], 100 * hist / WALK.close, rtol=1e-14)
 
 

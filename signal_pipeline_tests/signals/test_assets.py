@@ -11,6 +11,7 @@ import pytest
 from signal_pipeline.data.storage import Warehouse
 from signal_pipeline.defs.resources import SignalStoreResource, WarehouseResource
 from signal_pipeline.defs.signal_snapshots.assets import signal_analytics, signal_performance
+from signal_pipeline.defs.signal_snapshots.checks import signals_integrity
 from signal_pipeline.defs.signal_snapshots.schedules import (
     expire_signals_job,
     expire_signals_schedule,
@@ -41,7 +42,7 @@ def test_performance_then_analytics(resources: dict, tmp_path: Path) -> None:
     ).ids
     as_of = (T0 + timedelta(minutes=6)).isoformat()
     result = dg.materialize(
-        [signal_performance, signal_analytics],
+        [signal_performance, signal_analytics, signals_integrity],
         resources=resources,
         run_config={"ops": {"signal_performance": {"config": {"as_of": as_of}}}},
     )
@@ -49,6 +50,8 @@ def test_performance_then_analytics(resources: dict, tmp_path: Path) -> None:
     perf = result.asset_materializations_for_node("signal_performance")[0].metadata
     assert perf["evaluated"].value == 2 and perf["still_pending"].value == 1
     assert perf["hit_rate"].value == pytest.approx(0.5)
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed and check.metadata["orphan_outcomes"].value == 0
     assert store.get(ids[0]).performance == 1.0
     meta = result.asset_materializations_for_node("signal_analytics")[0].metadata
     assert meta["signals_with_outcome"].value == 2

@@ -46,6 +46,16 @@ def test_too_close_is_hold() -> None:
     assert "-> HOLD" in r.signal.reasoning and "< 0.10" in r.signal.reasoning
 
 
+def test_exact_tie_is_hold_even_without_margin() -> None:
+    pair = [
+        make_signal(signal_type="BUY", confidence=0.7),
+        make_signal(signal_type="SELL", confidence=0.7),
+    ]
+    r = resolve_conflict(pair, now=T0, policy=ConflictPolicy(min_margin=0.0))
+    assert r.signal.signal_type is SignalType.HOLD and r.signal.confidence == pytest.approx(1.0)
+    assert "tie" in r.signal.reasoning
+
+
 def test_recency_outweighs_stale_confidence() -> None:
     stale_sell = make_signal(signal_type="SELL", confidence=0.9, minutes=-30)  # weight 0.9/4
     fresh_buy = make_signal(signal_type="BUY", confidence=0.6)
