@@ -23,6 +23,7 @@ def _say(message: str) -> None:
 
 # ------------------------------------------------------------------------- demo
 RAW_ASSETS = ["raw_bars", "quotes", "option_chains", "benchmark_bars", "simulator_oracle"]
+FEATURE_ASSETS = ["bars_5m", "bars_15m", "bars_1h", "bars_1d", "feature_table"]
 
 
 def demo_partition_range(days: int = DEMO_DAYS, start: str = DEMO_START) -> tuple[str, str]:
@@ -40,7 +41,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     first, last = demo_partition_range(args.days)
     sim = {"sim_symbols": args.symbols, "sim_seed": args.seed}
     run_config = {"ops": {name: {"config": sim} for name in RAW_ASSETS}}
-    stages = [("raw market data (simulator)", RAW_ASSETS)]
+    stages = [
+        ("raw market data (simulator)", RAW_ASSETS),
+        ("multi-timeframe bars and the feature table", FEATURE_ASSETS),
+    ]
     _say(
         f"signal-pipeline demo: {args.symbols} simulated symbols x {args.days} sessions "
         f"({first} .. {last}), seed {args.seed}"

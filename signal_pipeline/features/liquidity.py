@@ -16,19 +16,40 @@ Sources:
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
 
 
 def rolling_sum(values: FloatArray, window: int) -> FloatArray:
-    """Sum over the last ``window`` rows; NaN until the window is full or if it holds a NaN."""
-    return pd.Series(values).rolling(window, min_periods=window).sum().to_numpy()
+    """Sum over the last ``window`` rows; NaN until the window is full or if it holds a NaN.
+
+    Each window is summed on its own (a strided view, no running total), so a value does
+    not depend on where the series starts: a short trailing buffer gives the same last
+    value as the whole history, and no rounding error accumulates over long series."""
+    out = np.full(values.shape, np.nan)
+    if values.size >= window:
+        out[window - 1 :] = sliding_window_view(values, window).sum(axis=1)
+    return out
 
 
 def rolling_mean(values: FloatArray, window: int) -> FloatArray:
-    return pd.Series(values).rolling(window, min_periods=window).mean().to_numpy()
+    """Mean over the last ``window`` rows (NaN as in :func:`rolling_sum`)."""
+    return rolling_sum(values, window) / window
+
+
+def rolling_cov(x: FloatArray, y: FloatArray, window: int) -> FloatArray:
+    """Sample covariance (ddof = 1) of ``x`` and ``y`` over the last ``window`` rows, from
+    the centred products (no cancellation of raw moments); NaN where a window holds a NaN."""
+    out = np.full(x.shape, np.nan)
+    if x.size >= window and window > 1:
+        xs = sliding_window_view(x, window)
+        ys = sliding_window_view(y, window)
+        dx = xs - xs.mean(axis=1, keepdims=True)
+        dy = ys - ys.mean(axis=1, keepdims=True)
+        out[window - 1 :] = (dx * dy).sum(axis=1) / (window - 1)
+    return out
 
 
 def corwin_schultz_spread(
@@ -77,7 +98,7 @@ def roll_spread(close: FloatArray, window: int) -> FloatArray:
     ret[1:] = np.diff(np.log(close))
     lagged = np.full(close.shape, np.nan)
     lagged[1:] = ret[:-1]
-    cov = pd.Series(ret).rolling(window, min_periods=window).cov(pd.Series(lagged)).to_numpy()
+    cov = rolling_cov(ret, lagged, window)
     with np.errstate(invalid="ignore"):
         return np.where(np.isnan(cov), np.nan, 2.0 * np.sqrt(np.maximum(-cov, 0.0)))
 

@@ -19,8 +19,11 @@ Spread estimators from bars and Amihud illiquidity live in :mod:`.liquidity`; th
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -70,27 +73,102 @@ def tick_rule_signs(close: FloatArray) -> FloatArray:
     and bars before the first price change are 0 (unclassified)."""
     change = np.zeros(close.shape)
     change[1:] = np.sign(np.diff(close))
-    signs = pd.Series(np.where(change != 0, change, np.nan)).ffill().fillna(0.0)
-    return signs.to_numpy()
+    # Index of the latest bar with a price change at or before each bar (0 when none:
+    # change[0] is 0, so those bars stay unclassified).
+    last = np.maximum.accumulate(np.where(change != 0, np.arange(close.size), 0))
+    return change[last]
 
 
 def session_vwap(session: NDArray[Any], price: FloatArray, volume: FloatArray) -> FloatArray:
     """VWAP anchored at each session's first bar: cumulative Σ price·volume / Σ volume
-    within the session (``session`` labels the bars' sessions, e.g. their local dates).
-    Before any volume trades in a session it is the bar's own price."""
-    frame = pd.DataFrame({"s": session, "pv": price * volume, "v": volume})
-    grouped = frame.groupby("s", sort=False)
-    cum_pv = grouped["pv"].cumsum().to_numpy()
-    cum_v = grouped["v"].cumsum().to_numpy()
+    within the session (``session`` labels the bars' sessions, e.g. their local dates;
+    bars of one session are contiguous). Before any volume trades in a session it is the
+    bar's own price."""
+    pv = price * volume
+    cum_pv = np.empty(price.shape)
+    cum_v = np.empty(price.shape)
+    # Running sums restart at each session: one cumsum per session, so a value never
+    # depends on sessions before its own (a buffer from the session open reproduces it).
+    for lo, hi in _segments(session):
+        np.cumsum(pv[lo:hi], out=cum_pv[lo:hi])
+        np.cumsum(volume[lo:hi], out=cum_v[lo:hi])
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(cum_v > 0, cum_pv / cum_v, price)
 
 
-def _quoted_spread(
-    ts: pd.Series, quotes: pd.DataFrame, max_age: pd.Timedelta
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Latest quote at or before each bar close (no older than ``max_age``): absolute
-    spread, relative spread (to the mid) and size imbalance (bid − ask)/(bid + ask)."""
+def _segments(labels: NDArray[Any]) -> list[tuple[int, int]]:
+    """(start, stop) of each run of equal consecutive labels."""
+    n = len(labels)
+    if n == 0:
+        return []
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+    stops = np.r_[starts[1:], n]
+    return list(zip(starts.tolist(), stops.tolist(), strict=True))
+
+
+def local_days(ts_ns: NDArray[np.int64], tz: str) -> NDArray[np.int64]:
+    """Local calendar day (days since 1970-01-01) of UTC nanosecond stamps in ``tz``.
+
+    When the stamps span less than 150 days and both ends have the same UTC offset, no
+    daylight-saving change can lie between them (changes are months apart) and the offset
+    is applied as one integer; otherwise pandas converts every stamp."""
+    if ts_ns.size == 0:
+        return ts_ns.astype(np.int64)
+    first, last = int(ts_ns[0]), int(ts_ns[-1])
+    zone = _zone(tz)
+    off_first = _utc_offset_ns(first, zone)
+    if last - first < 150 * _NS_PER_DAY and off_first == _utc_offset_ns(last, zone):
+        return (ts_ns + off_first) // _NS_PER_DAY
+    local = pd.DatetimeIndex(ts_ns.astype("datetime64[ns]")).tz_localize("UTC").tz_convert(tz)
+    return local.tz_localize(None).asi8 // _NS_PER_DAY
+
+
+_NS_PER_DAY = 86_400 * 1_000_000_000
+
+
+@lru_cache(maxsize=16)
+def _zone(tz: str) -> ZoneInfo:
+    return ZoneInfo(tz)
+
+
+def _utc_offset_ns(ts_ns: int, zone: ZoneInfo) -> int:
+    stamp = dt.datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=zone)
+    offset = stamp.utcoffset() or dt.timedelta(0)
+    return int(offset.total_seconds()) * 1_000_000_000
+
+
+def to_utc_ns(ts: Any) -> NDArray[np.int64]:
+    """UTC nanosecond stamps of a timestamp column (tz-aware, or naive read as UTC)."""
+    index = pd.DatetimeIndex(ts)
+    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    return index.as_unit("ns").asi8
+
+
+class MicroBars(NamedTuple):
+    """One symbol's bars of one timeframe as arrays, oldest first."""
+
+    ts: NDArray[np.int64]  # close stamps, UTC nanoseconds
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    volume: FloatArray
+    price: FloatArray  # each bar's traded price: its vwap, else the typical price
+    bid: FloatArray | None = None  # bar quote columns, used when no quote table is given
+    ask: FloatArray | None = None
+
+
+class QuoteArrays(NamedTuple):
+    """One symbol's quotes as arrays sorted by ``ts`` (UTC nanoseconds)."""
+
+    ts: NDArray[np.int64]
+    bid: FloatArray
+    ask: FloatArray
+    bid_size: FloatArray
+    ask_size: FloatArray
+
+
+def quote_arrays(quotes: pd.DataFrame) -> QuoteArrays:
+    """Check a quote table (quote contract) and turn it into sorted arrays."""
     missing = [c for c in ("ts", "bid", "ask", "bid_size", "ask_size") if c not in quotes.columns]
     if missing:
         raise MicrostructureInputError(
@@ -102,23 +180,30 @@ def _quoted_spread(
             f"quotes hold {quotes['symbol'].nunique()} symbols: pass only the quotes of the "
             "bars' symbol"
         )
-    q = quotes[["ts", "bid", "ask", "bid_size", "ask_size"]].sort_values("ts", kind="stable")
-    # One time-stamp dtype on both sides (merge_asof refuses ns against us resolution).
-    q["ts"] = pd.to_datetime(q["ts"], utc=True).astype("datetime64[ns, UTC]")
-    left = pd.DataFrame({"ts": pd.to_datetime(ts, utc=True).astype("datetime64[ns, UTC]")})
-    left = left.reset_index(drop=True)
-    joined = pd.merge_asof(
-        left, q, on="ts", direction="backward", tolerance=max_age, allow_exact_matches=True
-    )
-    bid = joined["bid"].to_numpy(dtype=float)
-    ask = joined["ask"].to_numpy(dtype=float)
-    size = joined["bid_size"].to_numpy(dtype=float) + joined["ask_size"].to_numpy(dtype=float)
+    ts = to_utc_ns(quotes["ts"])
+    order = np.argsort(ts, kind="stable")
+    cols = (quotes[c].to_numpy(np.float64)[order] for c in ("bid", "ask", "bid_size", "ask_size"))
+    return QuoteArrays(ts[order], *cols)
+
+
+def _quoted_spread(
+    ts: NDArray[np.int64], quotes: QuoteArrays, max_age_ns: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Latest quote at or before each bar close (no older than ``max_age``): absolute
+    spread, relative spread (to the mid) and size imbalance (bid − ask)/(bid + ask)."""
+    if not quotes.ts.size:
+        nan = np.full(ts.shape, np.nan)
+        return nan, nan.copy(), nan.copy()
+    at = np.searchsorted(quotes.ts, ts, side="right") - 1
+    safe = np.maximum(at, 0)
+    fresh = (at >= 0) & (ts - quotes.ts[safe] <= max_age_ns)
+    bid = np.where(fresh, quotes.bid[safe], np.nan)
+    ask = np.where(fresh, quotes.ask[safe], np.nan)
+    bid_size = np.where(fresh, quotes.bid_size[safe], np.nan)
+    ask_size = np.where(fresh, quotes.ask_size[safe], np.nan)
+    size = bid_size + ask_size
     with np.errstate(invalid="ignore", divide="ignore"):
-        imbalance = np.where(
-            size > 0,
-            (joined["bid_size"].to_numpy(float) - joined["ask_size"].to_numpy(float)) / size,
-            0.0,
-        )
+        imbalance = np.where(size > 0, (bid_size - ask_size) / size, 0.0)
         imbalance = np.where(np.isnan(bid), np.nan, imbalance)
         return ask - bid, (ask - bid) / (0.5 * (ask + bid)), imbalance
 
@@ -142,6 +227,18 @@ def _check_bars(bars: pd.DataFrame) -> None:
             "bars are not sorted by ts: sort them (bars.sort_values('ts')) before computing "
             "causal features"
         )
+
+
+def microstructure_params(params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The defaults with ``params`` on top; unknown keys raise."""
+    p = {**DEFAULT_MICROSTRUCTURE_PARAMS, **(params or {})}
+    unknown = sorted(set(p) - set(DEFAULT_MICROSTRUCTURE_PARAMS))
+    if unknown:
+        raise MicrostructureInputError(
+            f"unknown microstructure params {unknown}: known ones are "
+            f"{sorted(DEFAULT_MICROSTRUCTURE_PARAMS)}"
+        )
+    return p
 
 
 def microstructure_features(
@@ -174,34 +271,63 @@ def microstructure_features(
       :func:`support_resistance`.
     - ``amihud_{amihud_window}`` [20]: see :func:`amihud_illiquidity`.
     """
-    p = {**DEFAULT_MICROSTRUCTURE_PARAMS, **(params or {})}
-    unknown = sorted(set(p) - set(DEFAULT_MICROSTRUCTURE_PARAMS))
-    if unknown:
-        raise MicrostructureInputError(
-            f"unknown microstructure params {unknown}: known ones are "
-            f"{sorted(DEFAULT_MICROSTRUCTURE_PARAMS)}"
-        )
+    p = microstructure_params(params)
     _check_bars(bars)
     high = bars["high"].to_numpy(dtype=np.float64)
     low = bars["low"].to_numpy(dtype=np.float64)
     close = bars["close"].to_numpy(dtype=np.float64)
-    volume = bars["volume"].to_numpy(dtype=np.float64)
-    has_vwap = "vwap" in bars.columns
-    price = bars["vwap"].to_numpy(dtype=np.float64) if has_vwap else (high + low + close) / 3.0
+    has_quotes = {"bid", "ask"} <= set(bars.columns)
+    micro = MicroBars(
+        to_utc_ns(bars["ts"]),
+        high,
+        low,
+        close,
+        bars["volume"].to_numpy(dtype=np.float64),
+        bars["vwap"].to_numpy(dtype=np.float64)
+        if "vwap" in bars.columns
+        else (high + low + close) / 3.0,
+        bars["bid"].to_numpy(dtype=np.float64) if has_quotes else None,
+        bars["ask"].to_numpy(dtype=np.float64) if has_quotes else None,
+    )
+    q = quote_arrays(quotes) if quotes is not None else None
+    return pd.DataFrame(microstructure_columns(micro, q, p), index=bars.index)
 
-    sw, fw, lw = int(p["spread_window"]), int(p["flow_window"]), int(p["volume_lookback"])
+
+def microstructure_columns(
+    bars: MicroBars,
+    quotes: QuoteArrays | None,
+    params: Mapping[str, Any],
+    last_only: bool = False,
+) -> dict[str, FloatArray]:
+    """The columns of :func:`microstructure_features` from arrays (``params`` complete, see
+    :func:`microstructure_params`). ``last_only``: only the last bar's values (arrays of
+    length 1), each estimator run on just the trailing bars it needs, which is what the
+    online engine asks for on every bar."""
+    n = bars.close.size
+
+    def tail(x: FloatArray, k: int) -> FloatArray:
+        return x[-k:] if last_only and 0 < k < n else x
+
+    def last(x: FloatArray) -> FloatArray:
+        return x[-1:] if last_only else x
+
+    high, low, close, volume, price = bars.high, bars.low, bars.close, bars.volume, bars.price
+    sw, fw, lw = (
+        int(params["spread_window"]),
+        int(params["flow_window"]),
+        int(params["volume_lookback"]),
+    )
     out: dict[str, FloatArray] = {}
-    cs = corwin_schultz_spread(high, low, close, sw)
-    abs_spread, rel_spread = cs * close, cs.copy()
-    if quotes is not None or {"bid", "ask"} <= set(bars.columns):
+    k = sw + 1
+    cs = last(corwin_schultz_spread(tail(high, k), tail(low, k), tail(close, k), sw))
+    abs_spread, rel_spread = cs * last(close), cs.copy()
+    if quotes is not None or (bars.bid is not None and bars.ask is not None):
         if quotes is not None:
-            q_abs, q_rel, imbalance = _quoted_spread(
-                bars["ts"], quotes, pd.Timedelta(p["quote_max_age"])
-            )
+            max_age = pd.Timedelta(params["quote_max_age"]).value
+            q_abs, q_rel, imbalance = _quoted_spread(last(bars.ts), quotes, max_age)
             out["quote_imbalance"] = imbalance
         else:
-            bid = bars["bid"].to_numpy(dtype=np.float64)
-            ask = bars["ask"].to_numpy(dtype=np.float64)
+            bid, ask = last(bars.bid), last(bars.ask)
             q_abs, q_rel = ask - bid, (ask - bid) / (0.5 * (ask + bid))
         quoted = np.isfinite(q_rel)
         abs_spread = np.where(quoted, q_abs, abs_spread)
@@ -209,12 +335,16 @@ def microstructure_features(
     out["spread_abs"] = abs_spread
     out["spread_rel"] = rel_spread
     out[f"cs_spread_{sw}"] = cs
-    out[f"roll_spread_{sw}"] = roll_spread(close, sw)
+    out[f"roll_spread_{sw}"] = last(roll_spread(tail(close, sw + 2), sw))
 
-    buy = bar_buy_volume(high, low, close, volume)
-    sell = volume - buy
-    normal_volume = rolling_mean(volume, lw)
-    buy_sum, sell_sum, vol_sum = (rolling_sum(x, fw) for x in (buy, sell, volume))
+    k = max(fw, lw)
+    h, lo, c, v = tail(high, k), tail(low, k), tail(close, k), tail(volume, k)
+    buy = bar_buy_volume(h, lo, c, v)
+    sell = v - buy
+    normal_volume = last(rolling_mean(v, lw))
+    buy_sum, sell_sum, vol_sum = (last(rolling_sum(tail(x, fw), fw)) for x in (buy, sell, v))
+    # The tick rule carries the sign of the latest price change, however old: all bars.
+    signed = last(rolling_sum(tail(tick_rule_signs(close) * volume, fw), fw))
     with np.errstate(invalid="ignore", divide="ignore"):
         out[f"buy_pressure_{fw}_{lw}"] = np.where(
             normal_volume > 0, buy_sum / fw / normal_volume, np.nan
@@ -222,39 +352,44 @@ def microstructure_features(
         out[f"sell_pressure_{fw}_{lw}"] = np.where(
             normal_volume > 0, sell_sum / fw / normal_volume, np.nan
         )
-        out[f"order_imbalance_{fw}"] = np.where(vol_sum > 0, (buy_sum - sell_sum) / vol_sum, 0.0)
-        signed = rolling_sum(tick_rule_signs(close) * volume, fw)
-        out[f"tick_imbalance_{fw}"] = np.where(vol_sum > 0, signed / vol_sum, 0.0)
-    out[f"order_imbalance_{fw}"][np.isnan(vol_sum)] = np.nan
-    out[f"tick_imbalance_{fw}"][np.isnan(vol_sum)] = np.nan
+        order = np.where(vol_sum > 0, (buy_sum - sell_sum) / vol_sum, 0.0)
+        ticks = np.where(vol_sum > 0, signed / vol_sum, 0.0)
+    order[np.isnan(vol_sum)] = np.nan
+    ticks[np.isnan(vol_sum)] = np.nan
+    out[f"order_imbalance_{fw}"] = order
+    out[f"tick_imbalance_{fw}"] = ticks
 
     # Local calendar day of each bar close (16:00 ET closes the session on its own date).
-    local = bars["ts"].dt.tz_convert(p["session_tz"]).dt.tz_localize(None)
-    session = local.to_numpy().astype("datetime64[D]")
-    out["vwap_dev_session"] = close / session_vwap(session, price, volume) - 1.0
-    vw = int(p["vwap_window"])
-    pv_sum, v_sum = rolling_sum(price * volume, vw), rolling_sum(volume, vw)
+    session = local_days(bars.ts, str(params["session_tz"]))
+    if last_only and n:
+        since_open = n - int(np.searchsorted(session, session[-1]))  # bars of the last session
+        s_vwap = session_vwap(session[-since_open:], price[-since_open:], volume[-since_open:])
+    else:
+        s_vwap = session_vwap(session, price, volume)
+    out["vwap_dev_session"] = last(close) / last(s_vwap) - 1.0
+    vw = int(params["vwap_window"])
+    pw_price, pw_volume = tail(price, vw), tail(volume, vw)
+    pv_sum, v_sum = rolling_sum(pw_price * pw_volume, vw), rolling_sum(pw_volume, vw)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rolling_vwap = np.where(v_sum > 0, pv_sum / v_sum, rolling_mean(price, vw))
-    out[f"vwap_dev_{vw}"] = close / rolling_vwap - 1.0
+        rolling_vwap = np.where(v_sum > 0, pv_sum / v_sum, rolling_mean(pw_price, vw))
+    out[f"vwap_dev_{vw}"] = last(close) / last(rolling_vwap) - 1.0
 
-    pw, bins = int(p["profile_window"]), int(p["profile_bins"])
-    poc, concentration = volume_profile(price, volume, pw, bins)
-    out[f"vp_poc_dist_{pw}_{bins}"] = close / poc - 1.0
-    out[f"vp_concentration_{pw}_{bins}"] = concentration
+    pw, bins = int(params["profile_window"]), int(params["profile_bins"])
+    poc, concentration = volume_profile(tail(price, pw), tail(volume, pw), pw, bins)
+    out[f"vp_poc_dist_{pw}_{bins}"] = last(close) / last(poc) - 1.0
+    out[f"vp_concentration_{pw}_{bins}"] = last(concentration)
 
-    level = int(p["level_window"])
-    levels = support_resistance(high, low, close, level)
-    out[f"support_dist_{level}"] = levels.support_dist
-    out[f"resistance_dist_{level}"] = levels.resistance_dist
-    out[f"breakout_up_{level}"] = levels.breakout_up
-    out[f"breakout_down_{level}"] = levels.breakout_down
+    level = int(params["level_window"])
+    k = level + 1
+    levels = support_resistance(tail(high, k), tail(low, k), tail(close, k), level)
+    out[f"support_dist_{level}"] = last(levels.support_dist)
+    out[f"resistance_dist_{level}"] = last(levels.resistance_dist)
+    out[f"breakout_up_{level}"] = last(levels.breakout_up)
+    out[f"breakout_down_{level}"] = last(levels.breakout_down)
 
-    aw = int(p["amihud_window"])
-    out[f"amihud_{aw}"] = amihud_illiquidity(close, volume, aw)
-    return pd.DataFrame(
-        {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}, index=bars.index
-    )
+    aw = int(params["amihud_window"])
+    out[f"amihud_{aw}"] = last(amihud_illiquidity(tail(close, aw + 1), tail(volume, aw + 1), aw))
+    return {key: np.asarray(value, dtype=np.float64) for key, value in out.items()}
 
 
 def microstructure_warmup(params: Mapping[str, Any] | None = None) -> int:

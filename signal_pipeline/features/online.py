@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from signal_pipeline.features.indicators import Ohlcv, compute_indicator
+from signal_pipeline.features.indicators import compute_indicator
+from signal_pipeline.features.online_buffers import QUOTE_COLS, BarRing, Bucket
 from signal_pipeline.features.pipeline import (
     OPTIONS_SUFFIX,
     _optional_module,
@@ -39,86 +40,22 @@ from signal_pipeline.features.timeframes import (
 
 _OHLCV = ("open", "high", "low", "close", "volume")
 _OPTIONAL = ("vwap", "trades", "bid", "ask")
-_QUOTE_COLS = ("bid", "ask", "bid_size", "ask_size")
 _TZ = ZoneInfo(SESSION_TZ)
-_OPEN = dt.time(9, 30)
-
-
-class _Ring:
-    """Columns of float64 bars plus int64 stamps; appends are O(1) amortised, and the
-    trailing ``k`` bars are contiguous views (what TA-Lib needs)."""
-
-    def __init__(self, ncols: int, keep: int) -> None:
-        self.keep = keep
-        self.cap = max(2 * keep, keep + 256)
-        self.data = np.empty((ncols, self.cap))
-        self.ts = np.empty(self.cap, dtype=np.int64)
-        # The quote known at each bar's close (its own stamp and bid, ask, sizes), so the
-        # microstructure quote features of old bars stay reproducible.
-        self.qts = np.empty(self.cap, dtype=np.int64)
-        self.quote = np.empty((len(_QUOTE_COLS), self.cap))
-        self.n = 0
-
-    def append(self, ts: int, row: list[float], quote: tuple[int, list[float]]) -> None:
-        if self.n == self.cap:
-            k, n = self.keep, self.n
-            self.data[:, :k] = self.data[:, n - k : n]
-            self.ts[:k] = self.ts[n - k : n]
-            self.qts[:k] = self.qts[n - k : n]
-            self.quote[:, :k] = self.quote[:, n - k : n]
-            self.n = k
-        self.data[:, self.n] = row
-        self.ts[self.n] = ts
-        self.qts[self.n] = quote[0]
-        self.quote[:, self.n] = quote[1]
-        self.n += 1
-
-    def quotes(self, k: int) -> pd.DataFrame:
-        s = max(0, self.n - k)
-        qts = self.qts[s : self.n]
-        keep = np.flatnonzero((qts >= 0) & np.r_[True, qts[1:] != qts[:-1]])
-        cols: dict[str, Any] = {"ts": pd.to_datetime(qts[keep], utc=True)}
-        cols.update({c: self.quote[i, s : self.n][keep] for i, c in enumerate(_QUOTE_COLS)})
-        return pd.DataFrame(cols)
-
-    def ohlcv(self, k: int) -> Ohlcv:
-        s = max(0, self.n - k)
-        d = self.data
-        return Ohlcv(d[0, s : self.n], d[1, s : self.n], d[2, s : self.n], d[3, s : self.n],
-                     d[4, s : self.n])  # fmt: skip
-
-    def frame(self, k: int, names: tuple[str, ...]) -> pd.DataFrame:
-        s = max(0, self.n - k)
-        cols: dict[str, Any] = {"ts": pd.to_datetime(self.ts[s : self.n], utc=True)}
-        cols.update({name: self.data[i, s : self.n] for i, name in enumerate(names)})
-        return pd.DataFrame(cols)
-
-
-@dataclass
-class _Bucket:
-    """A higher-timeframe bar being built from 1-minute bars."""
-
-    close_minute: int = -1
-    day: int = -1
-    row: list[float] = field(default_factory=list)
-    pv: float = 0.0  # sum of vwap * volume, for the bucket's vwap
-    vsum: float = 0.0
-    vwap_sum: float = 0.0
-    count: int = 0
 
 
 @dataclass
 class _Timeframe:
     name: str
     minutes: int
-    ring: _Ring
+    ring: BarRing
     groups: list[tuple[int, list[tuple[FeatureDef, int]]]]  # (def, first slot) by memory
     tech_columns: list[str]  # in spec order, as in the batch table
     micro_window: int
-    bucket: _Bucket = field(default_factory=_Bucket)
+    bucket: Bucket = field(default_factory=Bucket)
     columns: list[str] = field(default_factory=list)
     values: np.ndarray = field(default_factory=lambda: np.empty(0))
     dirty: bool = True
+    micro_params: dict[str, Any] | None = None
 
 
 class _SymbolState:
@@ -129,7 +66,7 @@ class _SymbolState:
         self.day = -1
         self.minute = -1
         self.tfs = [engine._make_tf(tf, len(names)) for tf in engine.spec.timeframes]
-        self.quote: tuple[int, list[float]] = (-1, [np.nan] * len(_QUOTE_COLS))
+        self.quote: tuple[int, list[float]] = (-1, [np.nan] * len(QUOTE_COLS))
         self.seen_quote = False
         self.chains: deque[pd.DataFrame] = deque(maxlen=engine.options_history)
         self.pending_chain = False
@@ -145,7 +82,8 @@ class OnlineFeatureEngine:
     ``history``: bars kept per timeframe (an int for all, or a mapping tf -> bars);
     defaults to what exactness needs (the spec's longest memory per timeframe, and the
     microstructure window). A shorter history is allowed but then online values may
-    differ from batch ones for recursive indicators.
+    differ from batch ones for recursive indicators. ``options_history``: chain
+    snapshots kept (default: the options family's ``iv_lookback`` + 1).
     """
 
     def __init__(
@@ -153,16 +91,21 @@ class OnlineFeatureEngine:
         spec: FeatureSpec | Mapping[str, Any] | str | None = None,
         history: int | Mapping[str, int] | None = None,
         cache: bool = True,
-        options_history: int = 300,
+        options_history: int | None = None,
     ) -> None:
         self.spec = resolve_spec(spec)
         self.history = history
         self.cache = cache
-        self.options_history = options_history
         self._micro = (
             _optional_module("microstructure") if self.spec.microstructure.enabled else None
         )
         self._options = _optional_module("options") if self.spec.options.enabled else None
+        if options_history is None:
+            # The option features look back ``iv_lookback`` snapshots (IV rank/percentiles).
+            defaults = getattr(self._options, "DEFAULT_OPTIONS_PARAMS", {})
+            lookback = {**defaults, **self.spec.options.params}.get("iv_lookback", 252)
+            options_history = int(lookback) + 1
+        self.options_history = options_history
         self._states: dict[str, _SymbolState] = {}
         self._stats = {"updates": 0, "columns_computed": 0, "columns_reused": 0,
                        "blocks_computed": 0, "blocks_reused": 0}  # fmt: skip
@@ -200,7 +143,7 @@ class OnlineFeatureEngine:
         for d in self.spec.technical[tf]:
             groups.setdefault(min(d.memory, keep), []).append((d, len(columns)))
             columns.extend(d.columns)
-        return _Timeframe(tf, TIMEFRAMES[tf], _Ring(ncols, keep), sorted(groups.items()),
+        return _Timeframe(tf, TIMEFRAMES[tf], BarRing(ncols, keep), sorted(groups.items()),
                           columns, min(self._micro_window(tf), keep))  # fmt: skip
 
     # ------------------------------------------------------------------- public API
@@ -231,11 +174,11 @@ class OnlineFeatureEngine:
             symbol = str(symbol)
             part = part.reset_index(drop=True)
             check_bar_values(symbol, part)
-            qmap = {}
+            q_ts, q_values = np.empty(0, dtype=np.int64), np.empty((0, len(QUOTE_COLS)))
             if quotes is not None:
-                q = quotes[quotes["symbol"] == symbol]
-                qmap = dict(zip(pd.DatetimeIndex(q["ts"]).asi8,
-                                q[list(_QUOTE_COLS)].itertuples(index=False), strict=True))  # fmt: skip
+                q = quotes[quotes["symbol"] == symbol].sort_values("ts", kind="stable")
+                q_ts = pd.DatetimeIndex(q["ts"]).asi8
+                q_values = q[list(QUOTE_COLS)].to_numpy(np.float64)
             chains_by_ts = {}
             if option_chains is not None:
                 c = option_chains[option_chains["symbol"] == symbol]
@@ -245,10 +188,12 @@ class OnlineFeatureEngine:
             values = part[cols].to_numpy(np.float64)
             stamps = pd.DatetimeIndex(part["ts"]).asi8
             state = self._state(symbol, tuple(cols))
+            j = 0
             for i in range(len(part)):
                 ts = int(stamps[i])
-                if ts in qmap:
-                    self._add_quote(state, ts, qmap[ts])
+                while j < len(q_ts) and q_ts[j] <= ts:  # the latest quote known at the close
+                    self._add_quote(state, int(q_ts[j]), tuple(q_values[j].tolist()))
+                    j += 1
                 self._ingest(state, ts, values[i].tolist())
             for ts_chain, chain in chains_by_ts.items():
                 if ts_chain <= int(stamps[-1]):
@@ -282,15 +227,23 @@ class OnlineFeatureEngine:
         if not (lo > 0 and o > 0 and h > 0 and c > 0 and v >= 0 and np.isfinite(row[:5]).all()):
             raise BarStreamError(symbol, pd.Timestamp(ts, tz="UTC"), "positive_finite",
                                  "prices must be finite and > 0, volume finite and >= 0")  # fmt: skip
+        # Every check runs before any state changes: a refused bar leaves the stream as it was.
+        position = self._locate(state, ts)
+        stamp = pd.Timestamp(ts, tz="UTC")
+        qts = ts
         if quote is not None:
             qts = pd.Timestamp(quote["ts"]).value if "ts" in quote else ts
             if qts > ts:
-                raise BarStreamError(symbol, pd.Timestamp(ts, tz="UTC"), "quote_not_future",
+                raise BarStreamError(symbol, stamp, "quote_not_future",
                                      "the quote is stamped after the bar")  # fmt: skip
-            self._add_quote(state, qts, tuple(float(quote[k]) for k in _QUOTE_COLS))
-        self._ingest(state, ts, row)
+        if chain is not None and len(chain) and (pd.DatetimeIndex(chain["ts"]).asi8 > ts).any():
+            raise BarStreamError(symbol, stamp, "chain_not_future",
+                                 "option chain snapshot is later than the bar")  # fmt: skip
+        if quote is not None:
+            self._add_quote(state, qts, tuple(float(quote[k]) for k in QUOTE_COLS))
+        self._ingest(state, ts, row, position)
         if chain is not None and len(chain):
-            self._add_chain(state, ts, chain)
+            self._add_chain(state, chain)
         self._compute(state)
         self._stats["updates"] += 1
         return self._row(state)
@@ -315,12 +268,12 @@ class OnlineFeatureEngine:
             rule = "unique" if ts == last else "sorted"
             raise BarStreamError(state.symbol, stamp, rule,
                                  f"previous bar is {pd.Timestamp(last, tz='UTC')}")  # fmt: skip
-        local = dt.datetime.fromtimestamp(ts / 1e9, tz=_TZ)
+        local = dt.datetime.fromtimestamp(ts // 1_000_000_000, tz=_TZ)
         day = local.toordinal()
         minute = (local.hour * 60 + local.minute) - (9 * 60 + 30)
-        if local.second or local.microsecond or not 1 <= minute <= SESSION_MINUTES:
+        if ts % 60_000_000_000 or not 1 <= minute <= SESSION_MINUTES:
             raise BarStreamError(state.symbol, stamp, "in_session",
-                                 "stamp outside 09:31-16:00 America/New_York")  # fmt: skip
+                                 "stamp not on a whole minute of 09:31-16:00 America/New_York")  # fmt: skip
         if last is not None and (
             (day == state.day) or state.minute != SESSION_MINUTES or minute != 1
         ):
@@ -329,8 +282,14 @@ class OnlineFeatureEngine:
                                  "minutes are missing")  # fmt: skip
         return day, minute
 
-    def _ingest(self, state: _SymbolState, ts: int, row: list[float]) -> None:
-        day, minute = self._locate(state, ts)
+    def _ingest(
+        self,
+        state: _SymbolState,
+        ts: int,
+        row: list[float],
+        position: tuple[int, int] | None = None,
+    ) -> None:
+        day, minute = position or self._locate(state, ts)
         state.last_ts, state.day, state.minute = ts, day, minute
         names = state.names
         for tf in state.tfs:
@@ -373,11 +332,8 @@ class OnlineFeatureEngine:
         state.quote = (ts, list(q))
         state.seen_quote = True
 
-    def _add_chain(self, state: _SymbolState, ts: int, chain: pd.DataFrame) -> None:
+    def _add_chain(self, state: _SymbolState, chain: pd.DataFrame) -> None:
         snap = pd.DatetimeIndex(chain["ts"]).asi8
-        if (snap > ts).any():
-            raise BarStreamError(state.symbol, pd.Timestamp(ts, tz="UTC"), "chain_not_future",
-                                 "option chain snapshot is later than the bar")  # fmt: skip
         if state.chains and int(snap.max()) == int(
             pd.DatetimeIndex(state.chains[-1]["ts"]).asi8.max()
         ):
@@ -398,16 +354,34 @@ class OnlineFeatureEngine:
                 for i, values in enumerate(outputs.values()):
                     vals[slot + i] = values[-1] if values.size else np.nan
         if tf.micro_window and self._micro is not None and ring.n:
-            frame = ring.frame(tf.micro_window, state.names)
-            quotes = ring.quotes(tf.micro_window) if state.seen_quote else None
-            micro = self._micro.microstructure_features(
-                frame, quotes, self.spec.microstructure.params_for(tf.name)
-            )
-            cols.extend(f"{c}_{tf.name}" for c in micro.columns)
-            vals.extend(micro.iloc[-1].to_numpy(np.float64).tolist())
+            micro = self._micro_last(state, tf)
+            cols.extend(f"{c}_{tf.name}" for c in micro)
+            vals.extend(float(v[-1]) for v in micro.values())
         if ring.n == 0:  # no closed bar yet: every value is missing
             vals = [np.nan] * len(cols)
         tf.columns, tf.values = cols, np.asarray(vals, dtype=np.float64)
+
+    def _micro_last(self, state: _SymbolState, tf: _Timeframe) -> dict[str, np.ndarray]:
+        """The microstructure features of the last bar only, from the trailing buffer."""
+        m = self._micro
+        ring, names = tf.ring, state.names
+        s, e = max(0, ring.n - tf.micro_window), ring.n
+        d = ring.data
+        high, low, close = d[1, s:e], d[2, s:e], d[3, s:e]
+        col = {name: i for i, name in enumerate(names)}
+        price = d[col["vwap"], s:e] if "vwap" in col else (high + low + close) / 3.0
+        has_bid_ask = "bid" in col and "ask" in col
+        bars = m.MicroBars(ring.ts[s:e], high, low, close, d[4, s:e], price,
+                           d[col["bid"], s:e] if has_bid_ask else None,
+                           d[col["ask"], s:e] if has_bid_ask else None)  # fmt: skip
+        quotes = None
+        if state.seen_quote:
+            # The quote known at the last bar's close is the one the as-of join would take.
+            known = slice(e - 1, e) if ring.qts[e - 1] >= 0 else slice(0, 0)
+            quotes = m.QuoteArrays(ring.qts[known], *(ring.quote[i, known] for i in range(4)))
+        if tf.micro_params is None:
+            tf.micro_params = m.microstructure_params(self.spec.microstructure.params_for(tf.name))
+        return m.microstructure_columns(bars, quotes, tf.micro_params, last_only=True)
 
     def _compute(self, state: _SymbolState) -> None:
         for tf in state.tfs:

@@ -22,6 +22,7 @@ from signal_pipeline.features.spec import FeatureSpec, load_feature_spec
 from signal_pipeline.features.timeframes import (
     TIMEFRAMES,
     BarStreamError,
+    TimeframeBars,
     asof_take,
     check_minute_grid,
     resample,
@@ -73,30 +74,32 @@ def technical_block(spec: FeatureSpec, tf: str, bars: Ohlcv) -> dict[str, np.nda
 
 
 def microstructure_block(
-    spec: FeatureSpec, tf: str, frame: pd.DataFrame, quotes: pd.DataFrame | None
+    spec: FeatureSpec, tf: str, bars: TimeframeBars, quotes: Any | None
 ) -> dict[str, np.ndarray]:
-    """Engineer D's microstructure features of ``tf`` bars, suffixed with ``_<tf>``."""
+    """Microstructure features of ``tf`` bars, suffixed with ``_<tf>``; ``quotes`` is the
+    symbol's :class:`~.microstructure.QuoteArrays` (converted once for every timeframe)."""
     if not spec.microstructure.enabled or tf not in spec.microstructure.timeframes:
         return {}
+    module = _micro_module()
+    cols = bars.columns
+    high, low, close = cols["high"], cols["low"], cols["close"]
+    price = cols["vwap"] if "vwap" in cols else (high + low + close) / 3.0
+    micro = module.MicroBars(
+        bars.ts.asi8, high, low, close, cols["volume"], price, cols.get("bid"), cols.get("ask")
+    )
+    params = module.microstructure_params(spec.microstructure.params_for(tf))
+    result = module.microstructure_columns(micro, quotes, params)
+    return {f"{c}_{tf}": values for c, values in result.items()}
+
+
+def _micro_module() -> Any:
     module = _optional_module("microstructure")
     if module is None:
         raise FeatureInputError(
             "the spec enables microstructure features but signal_pipeline.features."
             "microstructure is missing; disable them in the spec (microstructure.enabled: false)"
         )
-    if frame.empty:  # no closed bar yet: learn the column names from a one-bar frame
-        probe = module.microstructure_features(
-            _probe_frame(frame), quotes, spec.microstructure.params_for(tf)
-        )
-        return {f"{c}_{tf}": np.empty(0) for c in probe.columns}
-    result = module.microstructure_features(frame, quotes, spec.microstructure.params_for(tf))
-    return {f"{c}_{tf}": result[c].to_numpy(np.float64) for c in result.columns}
-
-
-def _probe_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """One synthetic bar with the columns of ``frame`` (for column names only)."""
-    probe = {c: [1.0] for c in frame.columns if c != "ts"}
-    return pd.DataFrame({"ts": pd.to_datetime(["2000-01-03 15:00"], utc=True), **probe})
+    return module
 
 
 def options_block(
@@ -135,12 +138,14 @@ def symbol_features(
     clock = check_minute_grid(symbol, stamps)
     check_bar_values(symbol, bars)
     columns: dict[str, np.ndarray] = {}
+    quote_arrays = None
+    if quotes is not None and spec.microstructure.enabled:
+        quote_arrays = _micro_module().quote_arrays(quotes)
     for tf in spec.timeframes:
         tfb = resample(bars, tf, clock)
         ohlcv = Ohlcv(*(tfb.columns[c] for c in ("open", "high", "low", "close", "volume")))
         block = technical_block(spec, tf, ohlcv)
-        frame = pd.DataFrame({"ts": tfb.ts, **tfb.columns})
-        block.update(microstructure_block(spec, tf, frame, quotes))
+        block.update(microstructure_block(spec, tf, tfb, quote_arrays))
         for col, values in block.items():
             columns[col] = values if TIMEFRAMES[tf] == 1 else asof_take(values, tfb.asof)
     columns.update(options_block(spec, option_chains, stamps))

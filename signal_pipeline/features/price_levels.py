@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
@@ -83,8 +82,12 @@ def support_resistance(
     current one (so the current bar can break through them); distances are fractions of
     price; a breakout is a close beyond the level. Warm-up: ``window + 1`` bars (NaN before).
     """
-    resistance = pd.Series(high).rolling(window, min_periods=window).max().shift(1).to_numpy()
-    support = pd.Series(low).rolling(window, min_periods=window).min().shift(1).to_numpy()
+    resistance = np.full(high.shape, np.nan)
+    support = np.full(low.shape, np.nan)
+    if high.size > window:
+        # Window ending at the previous bar: extremes of rows i-window .. i-1 for row i.
+        resistance[window:] = sliding_window_view(high[:-1], window).max(axis=1)
+        support[window:] = sliding_window_view(low[:-1], window).min(axis=1)
     known = ~np.isnan(resistance)
     up = np.where(known, (close > resistance).astype(float), np.nan)
     down = np.where(known, (close < support).astype(float), np.nan)

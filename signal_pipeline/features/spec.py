@@ -18,6 +18,7 @@ computed by different code never share a hash.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import itertools
 import json
 from collections.abc import Mapping
@@ -166,6 +167,23 @@ def _family(raw: Any, key: str, timeframes: tuple[str, ...]) -> FamilySpec:
     )
 
 
+def _check_family_keys(key: str, family: FamilySpec, defaults_name: str) -> None:
+    """Unknown parameter names fail at load time, not at the first computation."""
+    if not family.enabled:
+        return
+    try:
+        module = importlib.import_module(f"signal_pipeline.features.{key}")
+    except ModuleNotFoundError:  # the family's module is not installed: checked when used
+        return
+    known = set(getattr(module, defaults_name, {}))
+    for tf in ("", *family.overrides):
+        given = family.params if not tf else family.overrides[tf]
+        unknown = sorted(set(given) - known)
+        if known and unknown:
+            where = f"{key}.overrides.{tf}" if tf else f"{key}.params"
+            raise FeatureSpecError(where, f"unknown parameter(s) {unknown}; known: {sorted(known)}")
+
+
 def build_feature_spec(raw: Mapping[str, Any]) -> FeatureSpec:
     """Validate a spec mapping (the parsed YAML) into a :class:`FeatureSpec`."""
     if not isinstance(raw, Mapping):
@@ -216,6 +234,8 @@ def build_feature_spec(raw: Mapping[str, Any]) -> FeatureSpec:
         canonical_tech[tf] = [{"indicator": d.indicator, **d.params} for d in defs]
     micro = _family(raw.get("microstructure"), "microstructure", timeframes)
     options = _family(raw.get("options"), "options", timeframes)
+    _check_family_keys("microstructure", micro, "DEFAULT_MICROSTRUCTURE_PARAMS")
+    _check_family_keys("options", options, "DEFAULT_OPTIONS_PARAMS")
     canonical = {
         "timeframes": list(timeframes),
         "technical": canonical_tech,

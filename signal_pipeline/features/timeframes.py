@@ -66,10 +66,11 @@ def check_minute_grid(symbol: str, ts: pd.Series | pd.DatetimeIndex) -> SessionC
     """Raise :class:`BarStreamError` unless ``ts`` is a gap-free 1-minute session grid."""
     stamps = pd.DatetimeIndex(ts)
     clock = session_clock(stamps)
-    bad = np.flatnonzero((clock.minute < 1) | (clock.minute > SESSION_MINUTES))
+    off_minute = stamps.asi8 % _NS_PER_MIN != 0
+    bad = np.flatnonzero((clock.minute < 1) | (clock.minute > SESSION_MINUTES) | off_minute)
     if bad.size:
         raise BarStreamError(symbol, stamps[bad[0]], "in_session",
-                             "stamp outside 09:31-16:00 America/New_York")  # fmt: skip
+                             "stamp not on a whole minute of 09:31-16:00 America/New_York")  # fmt: skip
     if len(stamps) > 1:
         step = np.diff(stamps.asi8)
         if (step <= 0).any():

@@ -104,7 +104,12 @@ def feature_columns(table: pd.DataFrame) -> list[str]:
 def warmup_by_column(table: pd.DataFrame, spec: FeatureSpec) -> dict[str, int]:
     """Rows (per symbol) after which a column must have no missing value."""
     declared = spec.warmup_rows()
-    rows = table.groupby("symbol", sort=False).cumcount().to_numpy()
+    # A stored feature table carries each row's position in its symbol's full history
+    # (ROW_COLUMN), so a slice of it (one partition) is judged against the true warm-up.
+    if ROW_COLUMN in table.columns:
+        rows = table[ROW_COLUMN].to_numpy()
+    else:
+        rows = table.groupby("symbol", sort=False).cumcount().to_numpy()
     out: dict[str, int] = {}
     for col in feature_columns(table):
         if col in declared:
@@ -112,7 +117,7 @@ def warmup_by_column(table: pd.DataFrame, spec: FeatureSpec) -> dict[str, int]:
             continue
         valid = table[col].notna().to_numpy()
         firsts = [
-            int(rows[idx][valid[idx]].min()) if valid[idx].any() else len(idx)
+            int(rows[idx][valid[idx]].min()) if valid[idx].any() else int(rows[idx].max()) + 1
             for idx in table.groupby("symbol", sort=False).indices.values()
         ]
         out[col] = max(firsts)
@@ -153,7 +158,12 @@ def feature_profile(table: pd.DataFrame, spec: FeatureSpec | None = None) -> pd.
     numpy over the whole table (per symbol): missing after warm-up, non-finite, out of
     the formula's range (with a 1e-9 tolerance for floating-point noise)."""
     spec = spec or load_feature_spec()
-    rows = table.groupby("symbol", sort=False).cumcount().to_numpy()
+    # A stored feature table carries each row's position in its symbol's full history
+    # (ROW_COLUMN), so a slice of it (one partition) is judged against the true warm-up.
+    if ROW_COLUMN in table.columns:
+        rows = table[ROW_COLUMN].to_numpy()
+    else:
+        rows = table.groupby("symbol", sort=False).cumcount().to_numpy()
     records = []
     for col, warm in warmup_by_column(table, spec).items():
         values = table[col].to_numpy(np.float64)
@@ -200,8 +210,11 @@ def _outcomes(
 
 def _run_suite(frame: pd.DataFrame, suite_of: Any) -> Any:
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
+    # No tqdm bars: they flood pipeline logs (Dagster captures stderr).
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     suite = suite_of(context)
     source = context.data_sources.add_pandas("feature_tables")
     asset = source.add_dataframe_asset("features")

@@ -55,6 +55,8 @@ class EngineConfig:
     #: Accept NaN model features on the last row (the members then see NaN); off by
     #: default because training dropped every row with a missing feature.
     allow_missing_features: bool = False
+    #: Threads per XGBoost member at predict time: one is fastest for one-row requests.
+    member_threads: int | None = 1
 
     def __post_init__(self) -> None:
         checks = {

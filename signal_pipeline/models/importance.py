@@ -96,13 +96,13 @@ def permutation_importance(
     for member in members:
         increases: dict[str, list[float]] = {name: [] for name in names}
         for train, test in splits:
-            model = model_class(member)(cfg.get(member, {})).fit(
-                data.X.iloc[train], data.y[train]
-            )
+            model = model_class(member)(cfg.get(member, {})).fit(data.X.iloc[train], data.y[train])
             # Keys are not features; keep them for members that build sequences.
             test_frame = data.X.iloc[test].reset_index(drop=True)
             y_test = data.y[test]
-            base = log_loss(y_test, np.clip(model.predict_proba(test_frame), 1e-15, 1), labels=_LABELS)
+            base = log_loss(
+                y_test, np.clip(model.predict_proba(test_frame), 1e-15, 1), labels=_LABELS
+            )
             for name in names:
                 original = test_frame[name].to_numpy().copy()
                 for _ in range(n_repeats):

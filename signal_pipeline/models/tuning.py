@@ -240,6 +240,7 @@ def tune_member(
         ),
         load_if_exists=True,
     )
+    previous = len(study.trials)
     if not any(t.user_attrs.get(DEFAULTS_ATTR) for t in study.trials):
         study.enqueue_trial(default_searched, user_attrs={DEFAULTS_ATTR: True})
     best_oof: dict[str, np.ndarray] = {}
@@ -259,7 +260,6 @@ def tune_member(
         return value
 
     started = time.perf_counter()
-    previous = len(study.trials)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study.optimize(objective, n_trials=n_trials, timeout=timeout_s, gc_after_trial=False)
     seconds = time.perf_counter() - started
@@ -332,3 +332,13 @@ def improvement_summary(results: Mapping[str, TuningResult]) -> pd.DataFrame:
         for name, r in results.items()
     ]
     return pd.DataFrame(rows)
+
+
+def tuned_overrides(results: Mapping[str, TuningResult | Mapping[str, Any]]) -> dict[str, Any]:
+    """Config overrides ``{member: best_params}`` from tuning results (objects or dicts),
+    to pass as ``train_ensemble(config=...)``."""
+    out: dict[str, Any] = {}
+    for member, result in results.items():
+        params = result.best_params if isinstance(result, TuningResult) else result["best_params"]
+        out[member] = dict(params)
+    return out

@@ -12,10 +12,10 @@ A training run holds:
   held-out calibration figures, the baselines, the oracle gap when known, the
   shuffled-label alarm, and **per-fold** metrics (``fold_log_loss`` etc. with
   ``step = fold``);
-- **artifacts**: ``metrics.json``, ``plots/reliability_oof.png`` (uncalibrated OOF),
-  ``plots/reliability_calibration_holdout.png``-equivalent figures as available,
-  ``importance/importance.parquet`` + ``importance/importance.png``, ``oof.parquet``,
-  the tuning summaries;
+- **artifacts**: ``metrics.json``, ``feature_names.json``, ``oof.parquet``,
+  ``plots/reliability_oof.png`` (uncalibrated OOF) and
+  ``plots/reliability_oof_calibrated.png`` (calibrated, in-sample), ``tuning.json``,
+  and (:func:`log_importance`) ``importance/importance.{parquet,csv,png}``;
 - **tags** (:class:`TrainingTags`): ``dagster_run_id``, ``training_data_hash``,
   ``feature_spec_hash``, ``code_version`` (the git commit when the code runs from a
   checkout, ``+dirty`` with uncommitted changes, else the package version).
@@ -72,9 +72,7 @@ def _is_local_store(uri: str) -> bool:
     return uri.startswith(("sqlite:", "file:", "/")) or "://" not in uri
 
 
-def ensure_experiment(
-    name: str = EXPERIMENT_NAME, artifact_root: str | Path | None = None
-) -> str:
+def ensure_experiment(name: str = EXPERIMENT_NAME, artifact_root: str | Path | None = None) -> str:
     """The id of experiment ``name``, created if missing.
 
     With a local store (SQLite/file) the artifacts go to ``artifact_root`` (default
@@ -121,7 +119,9 @@ def run_link(run_id: str, experiment_id: str | None = None) -> str:
     import mlflow
 
     uri = mlflow.get_tracking_uri()
-    base = uri if uri.startswith("http") else os.environ.get("MLFLOW_UI_URL", "http://127.0.0.1:5000")
+    base = (
+        uri if uri.startswith("http") else os.environ.get("MLFLOW_UI_URL", "http://127.0.0.1:5000")
+    )
     if experiment_id is None:
         experiment_id = mlflow.get_run(run_id).info.experiment_id
     return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
@@ -143,9 +143,8 @@ def flatten_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str
 def _finite_metrics(values: Mapping[str, Any], prefix: str) -> dict[str, float]:
     out = {}
     for key, value in values.items():
-        if isinstance(value, bool):
-            out[f"{prefix}{key}"] = float(value)
-        elif isinstance(value, int | float | np.number) and np.isfinite(value):
+        numeric = isinstance(value, int | float | np.number) and not isinstance(value, bool)
+        if isinstance(value, bool) or (numeric and np.isfinite(value)):
             out[f"{prefix}{key}"] = float(value)
     return out
 
@@ -153,7 +152,9 @@ def _finite_metrics(values: Mapping[str, Any], prefix: str) -> dict[str, float]:
 def summary_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     """The scalar figures of ``TrainedEnsemble.metrics`` as flat MLflow metric names."""
     out = _finite_metrics(metrics["ensemble"], "oof_")
-    out.update(_finite_metrics(metrics.get("ensemble_calibrated_in_sample", {}), "oof_cal_in_sample_"))
+    out.update(
+        _finite_metrics(metrics.get("ensemble_calibrated_in_sample", {}), "oof_cal_in_sample_")
+    )
     for name, values in metrics.get("members", {}).items():
         out.update(_finite_metrics(values, f"{name}_oof_"))
     for name, values in metrics.get("baselines", {}).items():
@@ -161,7 +162,9 @@ def summary_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     for section in ("calibration_holdout", "oracle", "shuffled_label_alarm"):
         if metrics.get(section):
             out.update(_finite_metrics(metrics[section], f"{section}_"))
-    out.update(_finite_metrics({"n_rows": metrics.get("n_rows"), "n_oof": metrics.get("n_oof")}, ""))
+    out.update(
+        _finite_metrics({"n_rows": metrics.get("n_rows"), "n_oof": metrics.get("n_oof")}, "")
+    )
     return out
 
 
@@ -190,7 +193,9 @@ def _log_metrics(client: Any, run_id: str, values: Mapping[str, float], step: in
         client.log_batch(run_id, metrics=batch[i : i + 900])
 
 
-def start_run(tags: TrainingTags, *, run_name: str, kind: str, experiment: str = EXPERIMENT_NAME) -> str:
+def start_run(
+    tags: TrainingTags, *, run_name: str, kind: str, experiment: str = EXPERIMENT_NAME
+) -> str:
     """Create a run in ``experiment`` with the lineage tags; returns its id."""
     from mlflow import MlflowClient
 
@@ -224,7 +229,9 @@ def log_training_run(
             "ensemble": trained.config.get("ensemble", {}),
             "cv": trained.config.get("cv", {}),
             "labels": trained.config.get("labels", {}),
-            "training": {k: v for k, v in trained.config.get("training", {}).items() if k != "overrides"},
+            "training": {
+                k: v for k, v in trained.config.get("training", {}).items() if k != "overrides"
+            },
             "n_features": len(trained.feature_names),
         }
     )
@@ -250,11 +257,15 @@ def log_training_run(
         plots.mkdir()
         y = trained.oof["label"].to_numpy()
         (plots / "reliability_oof.png").write_bytes(
-            reliability_plot(trained.oof[list(PROBA_COLUMNS)].to_numpy(), y, title="OOF, uncalibrated")
+            reliability_plot(
+                trained.oof[list(PROBA_COLUMNS)].to_numpy(), y, title="OOF, uncalibrated"
+            )
         )
         calibrated = [f"cal_{c}" for c in PROBA_COLUMNS]
         (plots / "reliability_oof_calibrated.png").write_bytes(
-            reliability_plot(trained.oof[calibrated].to_numpy(), y, title="OOF, calibrated (in-sample)")
+            reliability_plot(
+                trained.oof[calibrated].to_numpy(), y, title="OOF, calibrated (in-sample)"
+            )
         )
         if tuning:
             (folder / "tuning.json").write_text(json.dumps(dict(tuning), indent=2, default=_plain))
@@ -290,12 +301,24 @@ def log_tuning_run(
     client = MlflowClient()
     member = result["member"]
     run_id = start_run(tags, run_name=f"tune-{member}", kind="tuning", experiment=experiment)
-    params = flatten_params({"member": member, "best": result["best_params"], "study": result["study_name"]})
+    params = flatten_params(
+        {"member": member, "best": result["best_params"], "study": result["study_name"]}
+    )
     client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
     _log_metrics(
         client,
         run_id,
-        {k: result[k] for k in ("default_log_loss", "tuned_log_loss", "improvement", "n_trials", "n_pruned", "seconds")},
+        {
+            k: result[k]
+            for k in (
+                "default_log_loss",
+                "tuned_log_loss",
+                "improvement",
+                "n_trials",
+                "n_pruned",
+                "seconds",
+            )
+        },
     )
     if trials is not None and not trials.empty:
         now = int(pd.Timestamp.now(tz="UTC").timestamp() * 1000)

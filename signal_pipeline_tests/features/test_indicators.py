@@ -9,8 +9,8 @@ import talib
 from signal_pipeline.features.indicators import (
     REGISTRY,
     Ohlcv,
-    reference_walk,
     compute_indicator,
+    reference_walk,
     warmup_bars,
 )
 

@@ -8,7 +8,7 @@ import pytest
 
 from signal_pipeline.features import BarStreamError, OnlineFeatureEngine, compute_features
 
-# Small spec whose buffers wrap within a short stream (RSI 5 keeps 165 bars, buffer 421).
+# Small spec whose 1m buffer wraps twice in 2,240 bars (RSI 5 keeps 165 bars; capacity 1,189).
 SMALL_SPEC = {
     "timeframes": ["1m", "5m", "1h"],
     "technical": {"sma": {"period": 5}, "ema": {"period": 3}, "rsi": {"period": 5},
@@ -41,14 +41,13 @@ def _stream(engine: OnlineFeatureEngine, bars: pd.DataFrame, quotes=None, chains
 
 
 def test_small_spec_matches_batch_while_buffers_wrap(bars_small: pd.DataFrame) -> None:
-    bars = bars_small.iloc[:1200]
     engine = OnlineFeatureEngine(SMALL_SPEC)
-    assert engine.buffer_lengths()["1m"] < 200  # so the 1,100 updates wrap the buffer
-    engine.warm_start(bars.iloc[:100])
-    online = _stream(engine, bars.iloc[100:])
-    assert_rows_agree(online, compute_features(bars, spec=SMALL_SPEC).iloc[100:])
+    assert engine.buffer_lengths()["1m"] == 165  # RSI 5: 2 * 5 + ln(1e-15) / ln(0.8)
+    engine.warm_start(bars_small.iloc[:100])
+    online = _stream(engine, bars_small.iloc[100:])
+    assert_rows_agree(online, compute_features(bars_small, spec=SMALL_SPEC).iloc[100:])
     stats = engine.cache_stats
-    assert stats["updates"] == 1100
+    assert stats["updates"] == len(bars_small) - 100
     assert 0 < stats["saved_share"] < 1 and stats["blocks_reused"] > 0
 
 
@@ -82,6 +81,11 @@ def test_bad_streams_raise_named_errors(bars_small: pd.DataFrame) -> None:
     assert gap.value.ts == pd.Timestamp(rows[12]["ts"])
     with pytest.raises(BarStreamError, match="positive_finite"):
         engine.update({**rows[10], "low": -1.0})
+    with pytest.raises(BarStreamError, match="in_session"):
+        engine.update({**rows[10], "ts": rows[10]["ts"] + pd.Timedelta(seconds=30)})
+    late_quote = {"ts": rows[11]["ts"], "bid": 1.0, "ask": 1.1, "bid_size": 1.0, "ask_size": 1.0}
+    with pytest.raises(BarStreamError, match="quote_not_future"):
+        engine.update(rows[10], quote=late_quote)
     # after refused bars the stream continues where it was
     assert engine.update(rows[10]).name == pd.Timestamp(rows[10]["ts"])
 
@@ -95,3 +99,16 @@ def test_higher_timeframe_recomputed_only_on_close(bars_small: pd.DataFrame) -> 
     assert engine.cache_stats["blocks_computed"] - before == 60 + 12 + 1
     hourly = pd.DataFrame(rows)["sma_5_1h"]
     assert hourly.iloc[:-1].nunique() == 1 and hourly.iloc[-1] != hourly.iloc[-2]
+
+
+def test_history_override_sets_buffer_lengths(bars_small: pd.DataFrame) -> None:
+    engine = OnlineFeatureEngine(SMALL_SPEC, history={"1m": 40})
+    assert engine.buffer_lengths()["1m"] == 40
+    assert engine.buffer_lengths()["5m"] == 165
+    engine.warm_start(bars_small.iloc[:200])
+    row = engine.latest("AAA")
+    # SMA 5 only needs 5 bars: exact even with the shortened buffer
+    batch = compute_features(bars_small.iloc[:200], spec=SMALL_SPEC)
+    assert row["sma_5_1m"] == pytest.approx(batch["sma_5_1m"].iloc[-1], rel=1e-12)
+    with pytest.raises(KeyError, match="ZZZ"):
+        engine.latest("ZZZ")

@@ -47,6 +47,9 @@ def test_list_parameters_expand_and_hash_tracks_content() -> None:
         ({"overrides": {"1d": {"foo": {}}}, "timeframes": ["1d"]}, "overrides.1d.foo",
          "unknown indicator"),
         ({"featurez": {}}, "featurez", "unknown top-level key"),
+        ({"microstructure": {"params": {"windw": 3}}}, "microstructure.params",
+         "unknown parameter"),
+        ({"options": {"params": {"iv_lookbak": 3}}}, "options.params", "unknown parameter"),
     ],
 )  # fmt: skip
 def test_bad_specs_name_the_entry(raw: dict, entry: str, message: str) -> None:

@@ -66,5 +66,7 @@ def test_grid_errors_name_rule_and_stamp(bars_small: pd.DataFrame) -> None:
         check_minute_grid("AAA", ts[np.r_[0:10, 11, 10, 12:20]])
     with pytest.raises(BarStreamError, match="in_session"):
         check_minute_grid("AAA", ts[:5] + pd.Timedelta(hours=8))
+    with pytest.raises(BarStreamError, match="whole minute"):
+        check_minute_grid("AAA", ts[:5] + pd.Timedelta(seconds=1))
     # a whole missing session (a holiday) is not a gap
     check_minute_grid("AAA", ts.delete(range(390, 780)))

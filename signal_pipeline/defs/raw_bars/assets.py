@@ -83,7 +83,9 @@ def _materialise(
     store = warehouse.warehouse()
     summary = store.write_partitioned(table, rows)
     if not quarantine.empty:
-        store.append_table(f"quarantine_{table}", quarantine.assign(dagster_run_id=context.run_id))
+        store.append_table(
+            f"quarantine_{table}", quarantine.assign(dagster_run_id=context.run.run_id)
+        )
         context.log.warning(f"{len(quarantine)} {table} rows set aside in quarantine_{table}")
     missing = sorted(set(dates) - set(summary.partitions))
     if missing:

@@ -1,0 +1,1 @@
+"""Trained models layer: training set, tuned members, ensemble, evaluation, registry."""
