@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -96,30 +97,36 @@ class Warehouse:
             raise WarehouseError(f"{table}: cannot partition without columns {sorted(missing)}")
         if df.empty:
             return WriteSummary(table, 0, (), 0)
-        dates = session_dates(df["ts"])
-        written: list[str] = []
-        files = 0
+        # Convert to Arrow once and hand each (date, symbol) group a zero-copy slice:
+        # per-group pandas conversion dominated the cost of writing thousands of files.
+        dates = session_dates(df["ts"]).to_numpy()
+        symbols = df["symbol"].astype(str).to_numpy()
+        order = np.lexsort((symbols, dates))  # stable: keeps the ts order within a group
+        dates, symbols = dates[order], symbols[order]
+        arrow = pa.Table.from_pandas(
+            df.drop(columns=["symbol"]).iloc[order].reset_index(drop=True), preserve_index=False
+        )
+        starts = np.flatnonzero(
+            np.r_[True, (dates[1:] != dates[:-1]) | (symbols[1:] != symbols[:-1])]
+        )
+        ends = np.r_[starts[1:], len(order)]
+        groups: dict[str, list[tuple[str, pa.Table]]] = {}
+        for a, b in zip(starts, ends, strict=True):
+            groups.setdefault(str(dates[a]), []).append((str(symbols[a]), arrow.slice(a, b - a)))
         replace_one = self._replace_date if replace == "date" else self._replace_symbols
-        for date, day in df.groupby(dates, sort=True):
-            files += replace_one(table, str(date), day)
-            written.append(str(date))
-        return WriteSummary(table, len(df), tuple(written), files)
+        files = sum(replace_one(table, date, parts) for date, parts in groups.items())
+        return WriteSummary(table, len(df), tuple(groups), files)
 
-    def _replace_date(self, table: str, date: str, day: pd.DataFrame) -> int:
+    def _replace_date(self, table: str, date: str, parts: list[tuple[str, pa.Table]]) -> int:
         base = self.table_path(table)
         base.mkdir(parents=True, exist_ok=True)
         tmp = base / f"{_TMP_PREFIX}date={date}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
-        files = 0
         try:
-            for symbol, rows in day.groupby("symbol", sort=True):
+            for symbol, rows in parts:
                 folder = tmp / f"symbol={symbol}"
                 folder.mkdir()
-                frame = rows.drop(columns=["symbol"]).reset_index(drop=True)
-                pq.write_table(
-                    pa.Table.from_pandas(frame, preserve_index=False), folder / "part-0.parquet"
-                )
-                files += 1
+                pq.write_table(rows, folder / "part-0.parquet")
             _fsync_dir(tmp)
             final = base / f"date={date}"
             old = base / f"{_OLD_PREFIX}date={date}-{uuid.uuid4().hex[:8]}"
@@ -131,23 +138,20 @@ class Warehouse:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         shutil.rmtree(old, ignore_errors=True)
-        return files
+        return len(parts)
 
-    def _replace_symbols(self, table: str, date: str, day: pd.DataFrame) -> int:
+    def _replace_symbols(self, table: str, date: str, parts: list[tuple[str, pa.Table]]) -> int:
         folder = self.table_path(table) / f"date={date}"
-        files = 0
-        for symbol, rows in day.groupby("symbol", sort=True):
+        for symbol, rows in parts:
             target = folder / f"symbol={symbol}" / "part-0.parquet"
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = folder / f"{_TMP_PREFIX}{symbol}-{uuid.uuid4().hex[:8]}.parquet"
             try:
-                frame = rows.drop(columns=["symbol"]).reset_index(drop=True)
-                pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
+                pq.write_table(rows, tmp)
                 os.replace(tmp, target)
             finally:
                 tmp.unlink(missing_ok=True)
-            files += 1
-        return files
+        return len(parts)
 
     def write_table(self, table: str, df: pd.DataFrame) -> WriteSummary:
         """Replace an unpartitioned table with ``df`` atomically (temp file + rename)."""

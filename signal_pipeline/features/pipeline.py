@@ -106,8 +106,16 @@ def options_block(
     spec: FeatureSpec, chains: pd.DataFrame | None, ts: pd.DatetimeIndex
 ) -> dict[str, np.ndarray]:
     """Option-chain features as of each 1-minute stamp (NaN before the first snapshot)."""
+    per_snapshot, asof = _options_per_snapshot(spec, chains, ts)
+    return {c: asof_take(values, asof) for c, values in per_snapshot.items()}
+
+
+def _options_per_snapshot(
+    spec: FeatureSpec, chains: pd.DataFrame | None, ts: pd.DatetimeIndex
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Option features per snapshot (suffixed) and, per 1-minute row, the snapshot it takes."""
     if not spec.options.enabled or chains is None or chains.empty:
-        return {}
+        return {}, np.empty(0, dtype=np.int64)
     module = _optional_module("options")
     if module is None:
         raise FeatureInputError(
@@ -117,11 +125,24 @@ def options_block(
     per_snapshot = module.options_features(chains, spec.options.params)
     snap_ts = pd.DatetimeIndex(per_snapshot["ts"]).asi8
     asof = np.searchsorted(snap_ts, ts.asi8, side="right") - 1
-    return {
-        f"{c}_{OPTIONS_SUFFIX}": asof_take(per_snapshot[c].to_numpy(np.float64), asof)
+    values = {
+        f"{c}_{OPTIONS_SUFFIX}": per_snapshot[c].to_numpy(np.float64)
         for c in per_snapshot.columns
         if c not in ("ts", "symbol")
     }
+    return values, asof
+
+
+def _fill_asof(row: np.ndarray, values: np.ndarray, asof: np.ndarray | None) -> None:
+    """Write the as-of join of ``values`` into ``row`` in place (= :func:`asof_take`)."""
+    if asof is None:
+        row[:] = values
+    elif values.size == 0:
+        row[:] = np.nan
+    else:
+        np.take(values, np.maximum(asof, 0), out=row)
+        # ``asof`` never decreases: the rows before the first bar (-1) are a prefix.
+        row[: int(np.searchsorted(asof, 0))] = np.nan
 
 
 def symbol_features(
@@ -137,7 +158,8 @@ def symbol_features(
     stamps = pd.DatetimeIndex(bars["ts"])
     clock = check_minute_grid(symbol, stamps)
     check_bar_values(symbol, bars)
-    columns: dict[str, np.ndarray] = {}
+    # Each column's values on its own timeframe, and the as-of map onto the 1m rows.
+    columns: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     quote_arrays = None
     if quotes is not None and spec.microstructure.enabled:
         quote_arrays = _micro_module().quote_arrays(quotes)
@@ -146,26 +168,37 @@ def symbol_features(
         ohlcv = Ohlcv(*(tfb.columns[c] for c in ("open", "high", "low", "close", "volume")))
         block = technical_block(spec, tf, ohlcv)
         block.update(microstructure_block(spec, tf, tfb, quote_arrays))
+        asof = None if TIMEFRAMES[tf] == 1 else tfb.asof
         for col, values in block.items():
-            columns[col] = values if TIMEFRAMES[tf] == 1 else asof_take(values, tfb.asof)
-    columns.update(options_block(spec, option_chains, stamps))
-    # One (features x rows) block filled column by column: pandas adopts it without the
-    # extra copy that stacking hundreds of separate arrays costs.
+            columns[col] = (values, asof)
+    per_snapshot, snap_asof = _options_per_snapshot(spec, option_chains, stamps)
+    columns.update({c: (values, snap_asof) for c, values in per_snapshot.items()})
+    # One (features x rows) block filled column by column, the as-of join written straight
+    # into it: pandas adopts it without the copy that stacking separate arrays costs.
     block = np.empty((len(columns), len(bars)), dtype=np.float64)
-    for i, values in enumerate(columns.values()):
-        block[i] = values
-    keys = pd.DataFrame({"symbol": symbol, "ts": bars["ts"].to_numpy()}, index=bars.index)
+    for i, (values, asof) in enumerate(columns.values()):
+        _fill_asof(block[i], values, asof)
+    # ``.array`` keeps the tz-aware dtype (``to_numpy`` would box every stamp).
+    keys = pd.DataFrame({"symbol": symbol, "ts": bars["ts"].array}, index=bars.index)
     features = pd.DataFrame(block.T, index=bars.index, columns=list(columns), copy=False)
     return pd.concat([keys, features], axis=1, copy=False)
 
 
-def _for_symbol(frame: pd.DataFrame | None, symbol: str) -> pd.DataFrame | None:
+def _split_by_symbol(frame: pd.DataFrame | None) -> dict[str, np.ndarray]:
+    """Row positions of each symbol in ``frame``, found in one pass (not one per symbol)."""
     if frame is None:
-        return None
+        return {}
     if "symbol" not in frame.columns:
         raise FeatureInputError("quotes/option_chains need a 'symbol' column (data contracts)")
-    part = frame[frame["symbol"] == symbol]
-    return part.reset_index(drop=True) if len(part) else None
+    return {str(k): v for k, v in frame.groupby("symbol", sort=False).indices.items()}
+
+
+def _for_symbol(
+    frame: pd.DataFrame | None, rows: dict[str, np.ndarray], symbol: str
+) -> pd.DataFrame | None:
+    if frame is None or symbol not in rows:
+        return None
+    return frame.take(rows[symbol]).reset_index(drop=True)
 
 
 def iter_features(
@@ -182,10 +215,11 @@ def iter_features(
             f"bars lack columns {missing}; the bar contract is {list(BAR_REQUIRED)} "
             "(+ optional vwap, trades, bid, ask)"
         )
+    chain_rows, quote_rows = _split_by_symbol(option_chains), _split_by_symbol(quotes)
     for symbol, part in bars.groupby("symbol", sort=False):
         frame = symbol_features(
-            str(symbol), part, spec, _for_symbol(option_chains, str(symbol)),
-            _for_symbol(quotes, str(symbol)),
+            str(symbol), part, spec, _for_symbol(option_chains, chain_rows, str(symbol)),
+            _for_symbol(quotes, quote_rows, str(symbol)),
         )  # fmt: skip
         frame.attrs["feature_spec_hash"] = spec.version_hash
         yield frame

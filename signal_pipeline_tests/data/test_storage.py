@@ -87,7 +87,7 @@ def test_failed_write_leaves_previous_partition_intact(tmp_path: Path) -> None:
     good = _bars(["A", "B"], "2024-01-02")
     wh.write_partitioned("t", good)
     bad = good.copy()
-    # a column pyarrow cannot convert fails the write after symbol A's file is written
+    # a column pyarrow cannot convert fails the write before anything is renamed into place
     bad["close"] = bad["close"].astype(object)
     bad.loc[bad["symbol"] == "B", "close"] = [object()] * 30
     with pytest.raises(pa.ArrowInvalid):
