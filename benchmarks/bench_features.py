@@ -1,5 +1,8 @@
-"""Feature engineering speed: online update latency and throughput, cache savings, and the
-batch table for many symbols (time, rows/s, peak memory).
+"""Feature engineering speed: online update latency and throughput, cache savings, what one
+timeframe block of indicators costs, and the batch table for many symbols (time, rows/s,
+peak memory). Latencies and rates come as wall-clock figures and as CPU-time figures
+(``*_cpu_*``): on shared cores the wall clock also counts the time other jobs hold the
+core, the CPU time only this engine's work.
 
 Sizes can be reduced for a quick look with BENCH_FEATURES_SYMBOLS / BENCH_FEATURES_DAYS
 (defaults 100 and 60, the issue's figures) and BENCH_FEATURES_STREAM (bars streamed
@@ -18,6 +21,7 @@ import pandas as pd
 from benchmarks._util import peak_rss_mib, percentiles_ms, timer
 from signal_pipeline.data import simulate_market
 from signal_pipeline.features import OnlineFeatureEngine, load_feature_spec
+from signal_pipeline.features.indicators import compute_indicator, reference_walk
 from signal_pipeline.features.pipeline import iter_features
 
 TECHNICAL_ONLY = {"microstructure": {"enabled": False}, "options": {"enabled": False}}
@@ -32,12 +36,19 @@ def _technical_only_spec() -> Any:
     return load_feature_spec({**raw, **TECHNICAL_ONLY})
 
 
-def _stream(engine: OnlineFeatureEngine, records: list[tuple]) -> list[float]:
+def _stream(
+    engine: OnlineFeatureEngine, records: list[tuple], cpu: list[float] | None = None
+) -> list[float]:
+    """Wall-clock seconds per update; ``cpu`` collects this thread's CPU seconds per update
+    too, which other jobs on the shared cores do not inflate (wall time under a load of 4-5
+    on 2 cores stretches a 2 ms update to 5-8 ms)."""
     samples = []
     for bar, quote, chain in records:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         engine.update(bar, chain=chain, quote=quote)
         samples.append(time.perf_counter() - start)
+        if cpu is not None:
+            cpu.append(time.thread_time() - start_cpu)
     return samples
 
 
@@ -57,21 +68,26 @@ def online_figures(stream_bars: int) -> dict[str, Any]:
     engine = OnlineFeatureEngine()
     engine.warm_start(bars.iloc[:cut], quotes=quotes.iloc[:cut],
                       option_chains=chains[chains["ts"] <= warm_end])  # fmt: skip
-    full = _stream(engine, records)
+    full_cpu: list[float] = []
+    full = _stream(engine, records, full_cpu)
     out["online_features_per_row"] = len(engine.latest("AAA"))
     out.update({f"online_full_{k}": v for k, v in percentiles_ms(full).items()})
     out["online_full_updates_per_s_one_core"] = round(len(full) / sum(full), 1)
+    out.update({f"online_full_cpu_{k}": v for k, v in percentiles_ms(full_cpu).items()})
+    out["online_full_updates_per_cpu_s"] = round(len(full_cpu) / sum(full_cpu), 1)
     stats = engine.cache_stats
     out["cache_saved_share_of_feature_columns"] = round(stats["saved_share"], 4)
     out["online_buffer_bars_1m"] = engine.buffer_lengths()["1m"]
 
     tech = OnlineFeatureEngine(_technical_only_spec())
     tech.warm_start(bars.iloc[:cut])
-    tech_samples = _stream(tech, [(b, None, None) for b, _, _ in records])
+    tech_cpu: list[float] = []
+    tech_samples = _stream(tech, [(b, None, None) for b, _, _ in records], tech_cpu)
     out.update({f"online_technical_only_{k}": v for k, v in percentiles_ms(tech_samples).items()})
     out["online_technical_only_updates_per_s_one_core"] = round(
         len(tech_samples) / sum(tech_samples), 1
     )
+    out.update({f"online_technical_only_cpu_{k}": v for k, v in percentiles_ms(tech_cpu).items()})
 
     # The cache's worth in time: the same stream with every timeframe recomputed each bar.
     n = min(300, len(records))
@@ -84,17 +100,49 @@ def online_figures(stream_bars: int) -> dict[str, Any]:
     return out
 
 
+def block_figures(repeats: int = 21) -> dict[str, Any]:
+    """What one timeframe block costs the online engine: every technical indicator of the
+    default spec computed on its memory window, in spec order (as the engine does when
+    that timeframe's bar closes); the median over ``repeats`` blocks, and the three
+    costliest indicators of the 5m block. Repeats alternate between two different bar
+    series so that no result computed for the previous block can be reused."""
+    spec = load_feature_spec()
+    out: dict[str, Any] = {}
+    for tf in spec.timeframes:
+        walks = [reference_walk(spec.memory(tf) + 10 + k) for k in (0, 1)]
+        per_def = np.zeros((repeats, len(spec.technical[tf])))
+        for r in range(repeats):
+            walk = walks[r % 2]
+            for i, d in enumerate(spec.technical[tf]):
+                start = time.perf_counter()
+                compute_indicator(d.indicator, walk.tail(d.memory), d.params)
+                per_def[r, i] = time.perf_counter() - start
+        # Medians: other jobs on the shared cores inflate single samples.
+        out[f"online_technical_block_{tf}_ms"] = round(
+            float(np.median(per_def.sum(axis=1))) * 1000.0, 4
+        )
+        if tf == "5m":
+            cost = np.median(per_def, axis=0) * 1000.0
+            top = np.argsort(cost)[::-1][:3]
+            out["online_technical_block_5m_top3"] = ", ".join(
+                f"{spec.technical[tf][i].columns[0]} {cost[i]:.3f} ms" for i in top
+            )
+    return out
+
+
 def batch_figures(symbols: int, days: int) -> dict[str, Any]:
     with timer() as sim_time:
         market = simulate_market(symbols, days, seed=5)
     rows, columns = 0, 0
     rss_before = peak_rss_mib()
+    cpu_start = time.process_time()  # the batch is single-threaded: CPU s = one core's s
     with timer() as elapsed:
         for frame in iter_features(market.bars, option_chains=market.option_chains,
                                    quotes=market.quotes):  # fmt: skip
             rows += len(frame)
             columns = frame.shape[1] - 2
     seconds = elapsed()
+    cpu_seconds = time.process_time() - cpu_start
     tech_spec = _technical_only_spec()
     sample = market.bars[market.bars["symbol"].isin(market.bars["symbol"].unique()[:10])]
     with timer() as tech_time:
@@ -106,6 +154,8 @@ def batch_figures(symbols: int, days: int) -> dict[str, Any]:
         "batch_feature_columns": columns,
         "batch_seconds": round(seconds, 2),
         "batch_rows_per_s": round(rows / seconds),
+        "batch_cpu_seconds": round(cpu_seconds, 2),
+        "batch_rows_per_cpu_s": round(rows / cpu_seconds),
         "batch_technical_only_rows_per_s": round(tech_rows / tech_time()),
         "batch_peak_rss_mib": round(peak_rss_mib(), 1),
         "batch_peak_rss_before_features_mib": round(rss_before, 1),
@@ -118,6 +168,7 @@ def run() -> dict[str, Any]:
     days = int(os.environ.get("BENCH_FEATURES_DAYS", "60"))
     stream = int(os.environ.get("BENCH_FEATURES_STREAM", "1170"))
     figures = online_figures(stream)
+    figures.update(block_figures())
     figures.update(batch_figures(symbols, days))
     figures["numpy"] = np.__version__
     figures["pandas"] = pd.__version__

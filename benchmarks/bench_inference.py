@@ -14,7 +14,8 @@ Figures (milliseconds, p50/p95/p99 over repeated calls on one core-bound process
   ensemble), cache off;
 - ``features_*``: the batch features alone on those 300 bars;
 - ``update_*``: a streaming update (one new bar through the online engine, ensemble);
-- ``cache_hit_*``: a repeated request answered from the in-process cache.
+- ``cache_hit_*``: a repeated request answered from the in-process cache;
+- ``member_<name>_*``: each member's ``predict_proba`` alone on the rows it is given.
 """
 
 from __future__ import annotations
@@ -63,7 +64,14 @@ def run() -> dict[str, Any]:
     with timer() as elapsed:
         features = compute_features(market.bars, spec, quotes=market.quotes)
         labels = triple_barrier_labels(market.bars)
-        config = {"lstm": {"epochs": 1, "device": "cpu"}, "cv": {"n_splits": 2}}
+        # One thread per tree member: with torch loaded, XGBoost's OpenMP pool on all
+        # cores is many times slower on a shared machine.
+        config = {
+            "xgboost": {"n_jobs": 1},
+            "random_forest": {"n_jobs": 1},
+            "lstm": {"epochs": 1, "device": "cpu"},
+            "cv": {"n_splits": 2},
+        }
         trained = train_ensemble(features, labels, config=config, progress=False)
     train_s = elapsed()
     engine = SignalEngine(
@@ -107,6 +115,14 @@ def run() -> dict[str, Any]:
     # The ensemble part alone: what a request costs once its feature rows exist.
     ensemble = _samples(lambda i: engine._answer("AAA", stamps, rows, extra))
 
+    # Each member alone on the same rows (what the ensemble figure is made of).
+    members = {
+        name: _samples(
+            lambda i, m=member, k=engine._voter.contexts[name]: m.predict_proba(rows[-k:])
+        )
+        for name, member in trained.ensemble.members.items()
+    }
+
     cached = SignalEngine(
         trained, model_version="bench", spec=spec, config={"max_bar_age": None, "cache_ttl": 3600}
     )
@@ -142,4 +158,7 @@ def run() -> dict[str, Any]:
         ("cache_hit", hits),
     ):
         out.update({f"{name}_{k}": v for k, v in percentiles_ms(samples).items()})
+    for name, samples in members.items():
+        figures = percentiles_ms(samples)
+        out.update({f"member_{name}_{k}": figures[k] for k in ("p50_ms", "p95_ms")})
     return out

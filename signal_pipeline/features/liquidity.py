@@ -68,7 +68,16 @@ def corwin_schultz_spread(
     The value at row t is the mean of the ``window`` pair estimates ending at t (warm-up:
     ``window + 1`` bars). Result is a fraction of price (0.001 = 10 bp).
     """
-    prev_close = np.roll(close, 1)
+    return rolling_mean(corwin_schultz_pairs(high, low, close), window)
+
+
+def corwin_schultz_pairs(high: FloatArray, low: FloatArray, close: FloatArray) -> FloatArray:
+    """The two-bar estimates S of :func:`corwin_schultz_spread` (NaN for the first bar)."""
+    pair = np.full(close.shape, np.nan)  # the first bar has no predecessor
+    if close.size < 2:
+        return pair
+    prev_close, prev_high, prev_low = close[:-1], high[:-1], low[:-1]
+    high, low = high[1:], low[1:]
     # Gap adjustment: a bar whose whole range lies above (below) the previous close is moved
     # down (up) by the gap, so a price jump between bars is not read as spread.
     up_gap = np.maximum(low - prev_close, 0.0)
@@ -76,15 +85,12 @@ def corwin_schultz_spread(
     shift = up_gap - down_gap
     adj_high = high - shift
     adj_low = low - shift
-    prev_high = np.roll(high, 1)
-    prev_low = np.roll(low, 1)
     beta = np.log(prev_high / prev_low) ** 2 + np.log(adj_high / adj_low) ** 2
     gamma = np.log(np.maximum(prev_high, adj_high) / np.minimum(prev_low, adj_low)) ** 2
     denom = 3.0 - 2.0 * np.sqrt(2.0)
     alpha = (np.sqrt(2.0 * beta) - np.sqrt(beta)) / denom - np.sqrt(gamma / denom)
-    pair = np.maximum(2.0 * (np.exp(alpha) - 1.0) / (1.0 + np.exp(alpha)), 0.0)
-    pair[:1] = np.nan  # the first bar has no predecessor
-    return rolling_mean(pair, window)
+    pair[1:] = np.maximum(2.0 * (np.exp(alpha) - 1.0) / (1.0 + np.exp(alpha)), 0.0)
+    return pair
 
 
 def roll_spread(close: FloatArray, window: int) -> FloatArray:

@@ -19,11 +19,8 @@ Spread estimators from bars and Amihud illiquidity live in :mod:`.liquidity`; th
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
-from functools import lru_cache
-from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,7 +33,33 @@ from signal_pipeline.features.liquidity import (
     rolling_mean,
     rolling_sum,
 )
+from signal_pipeline.features.microstructure_inputs import (
+    MicroBars,
+    MicrostructureInputError,
+    QuoteArrays,
+    local_days,
+    quote_arrays,
+    quoted_spread,
+    to_utc_ns,
+)
 from signal_pipeline.features.price_levels import support_resistance, volume_profile
+
+__all__ = [
+    "DEFAULT_MICROSTRUCTURE_PARAMS",
+    "MicroBars",
+    "MicrostructureInputError",
+    "QuoteArrays",
+    "bar_buy_volume",
+    "local_days",
+    "microstructure_columns",
+    "microstructure_features",
+    "microstructure_params",
+    "microstructure_warmup",
+    "quote_arrays",
+    "session_vwap",
+    "tick_rule_signs",
+    "to_utc_ns",
+]
 
 FloatArray = NDArray[np.float64]
 
@@ -52,10 +75,6 @@ DEFAULT_MICROSTRUCTURE_PARAMS: dict[str, Any] = {
     "quote_max_age": "5min",  # older quotes are stale: the spread falls back to Corwin–Schultz
     "session_tz": "America/New_York",  # the session (trading day) that anchors the session VWAP
 }
-
-
-class MicrostructureInputError(ValueError):
-    """Bars or quotes handed to :func:`microstructure_features` break a precondition."""
 
 
 def bar_buy_volume(
@@ -104,108 +123,6 @@ def _segments(labels: NDArray[Any]) -> list[tuple[int, int]]:
     starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
     stops = np.r_[starts[1:], n]
     return list(zip(starts.tolist(), stops.tolist(), strict=True))
-
-
-def local_days(ts_ns: NDArray[np.int64], tz: str) -> NDArray[np.int64]:
-    """Local calendar day (days since 1970-01-01) of UTC nanosecond stamps in ``tz``.
-
-    When the stamps span less than 150 days and both ends have the same UTC offset, no
-    daylight-saving change can lie between them (changes are months apart) and the offset
-    is applied as one integer; otherwise pandas converts every stamp."""
-    if ts_ns.size == 0:
-        return ts_ns.astype(np.int64)
-    first, last = int(ts_ns[0]), int(ts_ns[-1])
-    zone = _zone(tz)
-    off_first = _utc_offset_ns(first, zone)
-    if last - first < 150 * _NS_PER_DAY and off_first == _utc_offset_ns(last, zone):
-        return (ts_ns + off_first) // _NS_PER_DAY
-    local = pd.DatetimeIndex(ts_ns.astype("datetime64[ns]")).tz_localize("UTC").tz_convert(tz)
-    return local.tz_localize(None).asi8 // _NS_PER_DAY
-
-
-_NS_PER_DAY = 86_400 * 1_000_000_000
-
-
-@lru_cache(maxsize=16)
-def _zone(tz: str) -> ZoneInfo:
-    return ZoneInfo(tz)
-
-
-def _utc_offset_ns(ts_ns: int, zone: ZoneInfo) -> int:
-    stamp = dt.datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=zone)
-    offset = stamp.utcoffset() or dt.timedelta(0)
-    return int(offset.total_seconds()) * 1_000_000_000
-
-
-def to_utc_ns(ts: Any) -> NDArray[np.int64]:
-    """UTC nanosecond stamps of a timestamp column (tz-aware, or naive read as UTC)."""
-    index = pd.DatetimeIndex(ts)
-    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
-    return index.as_unit("ns").asi8
-
-
-class MicroBars(NamedTuple):
-    """One symbol's bars of one timeframe as arrays, oldest first."""
-
-    ts: NDArray[np.int64]  # close stamps, UTC nanoseconds
-    high: FloatArray
-    low: FloatArray
-    close: FloatArray
-    volume: FloatArray
-    price: FloatArray  # each bar's traded price: its vwap, else the typical price
-    bid: FloatArray | None = None  # bar quote columns, used when no quote table is given
-    ask: FloatArray | None = None
-
-
-class QuoteArrays(NamedTuple):
-    """One symbol's quotes as arrays sorted by ``ts`` (UTC nanoseconds)."""
-
-    ts: NDArray[np.int64]
-    bid: FloatArray
-    ask: FloatArray
-    bid_size: FloatArray
-    ask_size: FloatArray
-
-
-def quote_arrays(quotes: pd.DataFrame) -> QuoteArrays:
-    """Check a quote table (quote contract) and turn it into sorted arrays."""
-    missing = [c for c in ("ts", "bid", "ask", "bid_size", "ask_size") if c not in quotes.columns]
-    if missing:
-        raise MicrostructureInputError(
-            f"quotes lack columns {missing}: pass quotes in the quote contract "
-            "(symbol, ts, bid, ask, bid_size, ask_size)"
-        )
-    if "symbol" in quotes.columns and quotes["symbol"].nunique() > 1:
-        raise MicrostructureInputError(
-            f"quotes hold {quotes['symbol'].nunique()} symbols: pass only the quotes of the "
-            "bars' symbol"
-        )
-    ts = to_utc_ns(quotes["ts"])
-    order = np.argsort(ts, kind="stable")
-    cols = (quotes[c].to_numpy(np.float64)[order] for c in ("bid", "ask", "bid_size", "ask_size"))
-    return QuoteArrays(ts[order], *cols)
-
-
-def _quoted_spread(
-    ts: NDArray[np.int64], quotes: QuoteArrays, max_age_ns: int
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Latest quote at or before each bar close (no older than ``max_age``): absolute
-    spread, relative spread (to the mid) and size imbalance (bid − ask)/(bid + ask)."""
-    if not quotes.ts.size:
-        nan = np.full(ts.shape, np.nan)
-        return nan, nan.copy(), nan.copy()
-    at = np.searchsorted(quotes.ts, ts, side="right") - 1
-    safe = np.maximum(at, 0)
-    fresh = (at >= 0) & (ts - quotes.ts[safe] <= max_age_ns)
-    bid = np.where(fresh, quotes.bid[safe], np.nan)
-    ask = np.where(fresh, quotes.ask[safe], np.nan)
-    bid_size = np.where(fresh, quotes.bid_size[safe], np.nan)
-    ask_size = np.where(fresh, quotes.ask_size[safe], np.nan)
-    size = bid_size + ask_size
-    with np.errstate(invalid="ignore", divide="ignore"):
-        imbalance = np.where(size > 0, (bid_size - ask_size) / size, 0.0)
-        imbalance = np.where(np.isnan(bid), np.nan, imbalance)
-        return ask - bid, (ask - bid) / (0.5 * (ask + bid)), imbalance
 
 
 def _check_bars(bars: pd.DataFrame) -> None:
@@ -294,40 +211,24 @@ def microstructure_features(
 
 
 def microstructure_columns(
-    bars: MicroBars,
-    quotes: QuoteArrays | None,
-    params: Mapping[str, Any],
-    last_only: bool = False,
+    bars: MicroBars, quotes: QuoteArrays | None, params: Mapping[str, Any]
 ) -> dict[str, FloatArray]:
     """The columns of :func:`microstructure_features` from arrays (``params`` complete, see
-    :func:`microstructure_params`). ``last_only``: only the last bar's values (arrays of
-    length 1), each estimator run on just the trailing bars it needs, which is what the
-    online engine asks for on every bar."""
-    n = bars.close.size
-
-    def tail(x: FloatArray, k: int) -> FloatArray:
-        return x[-k:] if last_only and 0 < k < n else x
-
-    def last(x: FloatArray) -> FloatArray:
-        return x[-1:] if last_only else x
-
+    :func:`microstructure_params`), in its column order. The online engine's one-row
+    version is :func:`~.microstructure_online.microstructure_last`."""
     high, low, close, volume, price = bars.high, bars.low, bars.close, bars.volume, bars.price
-    sw, fw, lw = (
-        int(params["spread_window"]),
-        int(params["flow_window"]),
-        int(params["volume_lookback"]),
-    )
+    sw, fw = int(params["spread_window"]), int(params["flow_window"])
+    lw = int(params["volume_lookback"])
     out: dict[str, FloatArray] = {}
-    k = sw + 1
-    cs = last(corwin_schultz_spread(tail(high, k), tail(low, k), tail(close, k), sw))
-    abs_spread, rel_spread = cs * last(close), cs.copy()
+    cs = corwin_schultz_spread(high, low, close, sw)
+    abs_spread, rel_spread = cs * close, cs.copy()
     if quotes is not None or (bars.bid is not None and bars.ask is not None):
         if quotes is not None:
             max_age = pd.Timedelta(params["quote_max_age"]).value
-            q_abs, q_rel, imbalance = _quoted_spread(last(bars.ts), quotes, max_age)
+            q_abs, q_rel, imbalance = quoted_spread(bars.ts, quotes, max_age)
             out["quote_imbalance"] = imbalance
         else:
-            bid, ask = last(bars.bid), last(bars.ask)
+            bid, ask = bars.bid, bars.ask
             q_abs, q_rel = ask - bid, (ask - bid) / (0.5 * (ask + bid))
         quoted = np.isfinite(q_rel)
         abs_spread = np.where(quoted, q_abs, abs_spread)
@@ -335,16 +236,13 @@ def microstructure_columns(
     out["spread_abs"] = abs_spread
     out["spread_rel"] = rel_spread
     out[f"cs_spread_{sw}"] = cs
-    out[f"roll_spread_{sw}"] = last(roll_spread(tail(close, sw + 2), sw))
+    out[f"roll_spread_{sw}"] = roll_spread(close, sw)
 
-    k = max(fw, lw)
-    h, lo, c, v = tail(high, k), tail(low, k), tail(close, k), tail(volume, k)
-    buy = bar_buy_volume(h, lo, c, v)
-    sell = v - buy
-    normal_volume = last(rolling_mean(v, lw))
-    buy_sum, sell_sum, vol_sum = (last(rolling_sum(tail(x, fw), fw)) for x in (buy, sell, v))
-    # The tick rule carries the sign of the latest price change, however old: all bars.
-    signed = last(rolling_sum(tail(tick_rule_signs(close) * volume, fw), fw))
+    buy = bar_buy_volume(high, low, close, volume)
+    sell = volume - buy
+    normal_volume = rolling_mean(volume, lw)
+    buy_sum, sell_sum, vol_sum = (rolling_sum(x, fw) for x in (buy, sell, volume))
+    signed = rolling_sum(tick_rule_signs(close) * volume, fw)
     with np.errstate(invalid="ignore", divide="ignore"):
         out[f"buy_pressure_{fw}_{lw}"] = np.where(
             normal_volume > 0, buy_sum / fw / normal_volume, np.nan
@@ -361,34 +259,27 @@ def microstructure_columns(
 
     # Local calendar day of each bar close (16:00 ET closes the session on its own date).
     session = local_days(bars.ts, str(params["session_tz"]))
-    if last_only and n:
-        since_open = n - int(np.searchsorted(session, session[-1]))  # bars of the last session
-        s_vwap = session_vwap(session[-since_open:], price[-since_open:], volume[-since_open:])
-    else:
-        s_vwap = session_vwap(session, price, volume)
-    out["vwap_dev_session"] = last(close) / last(s_vwap) - 1.0
+    out["vwap_dev_session"] = close / session_vwap(session, price, volume) - 1.0
     vw = int(params["vwap_window"])
-    pw_price, pw_volume = tail(price, vw), tail(volume, vw)
-    pv_sum, v_sum = rolling_sum(pw_price * pw_volume, vw), rolling_sum(pw_volume, vw)
+    pv_sum, v_sum = rolling_sum(price * volume, vw), rolling_sum(volume, vw)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rolling_vwap = np.where(v_sum > 0, pv_sum / v_sum, rolling_mean(pw_price, vw))
-    out[f"vwap_dev_{vw}"] = last(close) / last(rolling_vwap) - 1.0
+        rolling_vwap = np.where(v_sum > 0, pv_sum / v_sum, rolling_mean(price, vw))
+    out[f"vwap_dev_{vw}"] = close / rolling_vwap - 1.0
 
     pw, bins = int(params["profile_window"]), int(params["profile_bins"])
-    poc, concentration = volume_profile(tail(price, pw), tail(volume, pw), pw, bins)
-    out[f"vp_poc_dist_{pw}_{bins}"] = last(close) / last(poc) - 1.0
-    out[f"vp_concentration_{pw}_{bins}"] = last(concentration)
+    poc, concentration = volume_profile(price, volume, pw, bins)
+    out[f"vp_poc_dist_{pw}_{bins}"] = close / poc - 1.0
+    out[f"vp_concentration_{pw}_{bins}"] = concentration
 
     level = int(params["level_window"])
-    k = level + 1
-    levels = support_resistance(tail(high, k), tail(low, k), tail(close, k), level)
-    out[f"support_dist_{level}"] = last(levels.support_dist)
-    out[f"resistance_dist_{level}"] = last(levels.resistance_dist)
-    out[f"breakout_up_{level}"] = last(levels.breakout_up)
-    out[f"breakout_down_{level}"] = last(levels.breakout_down)
+    levels = support_resistance(high, low, close, level)
+    out[f"support_dist_{level}"] = levels.support_dist
+    out[f"resistance_dist_{level}"] = levels.resistance_dist
+    out[f"breakout_up_{level}"] = levels.breakout_up
+    out[f"breakout_down_{level}"] = levels.breakout_down
 
     aw = int(params["amihud_window"])
-    out[f"amihud_{aw}"] = last(amihud_illiquidity(tail(close, aw + 1), tail(volume, aw + 1), aw))
+    out[f"amihud_{aw}"] = amihud_illiquidity(close, volume, aw)
     return {key: np.asarray(value, dtype=np.float64) for key, value in out.items()}
 
 

@@ -6,7 +6,9 @@ indicator on its trailing ``memory`` bars gives the batch value to ~1e-14, so th
 online row equals :func:`compute_features`'s row for the same bar. Higher timeframes
 are aggregated bar by bar and their features recomputed only when their bar closes;
 between closes the cached row is reused (the as-of join of the batch table). The
-1-minute set is recomputed on every bar, each indicator on its own trailing window.
+1-minute set is recomputed on every bar, each indicator on its own trailing window; the
+microstructure family computes only the newest bar's row
+(:func:`~.microstructure_online.microstructure_last`), each window once.
 """
 
 from __future__ import annotations
@@ -98,6 +100,9 @@ class OnlineFeatureEngine:
         self.cache = cache
         self._micro = (
             _optional_module("microstructure") if self.spec.microstructure.enabled else None
+        )
+        self._micro_online = (
+            _optional_module("microstructure_online") if self._micro is not None else None
         )
         self._options = _optional_module("options") if self.spec.options.enabled else None
         if options_history is None:
@@ -356,12 +361,12 @@ class OnlineFeatureEngine:
         if tf.micro_window and self._micro is not None and ring.n:
             micro = self._micro_last(state, tf)
             cols.extend(f"{c}_{tf.name}" for c in micro)
-            vals.extend(float(v[-1]) for v in micro.values())
+            vals.extend(micro.values())
         if ring.n == 0:  # no closed bar yet: every value is missing
             vals = [np.nan] * len(cols)
         tf.columns, tf.values = cols, np.asarray(vals, dtype=np.float64)
 
-    def _micro_last(self, state: _SymbolState, tf: _Timeframe) -> dict[str, np.ndarray]:
+    def _micro_last(self, state: _SymbolState, tf: _Timeframe) -> dict[str, float]:
         """The microstructure features of the last bar only, from the trailing buffer."""
         m = self._micro
         ring, names = tf.ring, state.names
@@ -381,7 +386,7 @@ class OnlineFeatureEngine:
             quotes = m.QuoteArrays(ring.qts[known], *(ring.quote[i, known] for i in range(4)))
         if tf.micro_params is None:
             tf.micro_params = m.microstructure_params(self.spec.microstructure.params_for(tf.name))
-        return m.microstructure_columns(bars, quotes, tf.micro_params, last_only=True)
+        return self._micro_online.microstructure_last(bars, quotes, tf.micro_params)
 
     def _compute(self, state: _SymbolState) -> None:
         for tf in state.tfs:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -133,16 +133,25 @@ def _options_per_snapshot(
     return values, asof
 
 
-def _fill_asof(row: np.ndarray, values: np.ndarray, asof: np.ndarray | None) -> None:
-    """Write the as-of join of ``values`` into ``row`` in place (= :func:`asof_take`)."""
-    if asof is None:
-        row[:] = values
-    elif values.size == 0:
-        row[:] = np.nan
-    else:
-        np.take(values, np.maximum(asof, 0), out=row)
-        # ``asof`` never decreases: the rows before the first bar (-1) are a prefix.
-        row[: int(np.searchsorted(asof, 0))] = np.nan
+class _AsofMap(NamedTuple):
+    """Where each 1m row takes its value: ``index`` into the timeframe's values (clipped at
+    0), and ``missing`` leading rows before the first bar (``asof`` never decreases)."""
+
+    index: np.ndarray
+    missing: int
+
+    @classmethod
+    def of(cls, asof: np.ndarray) -> _AsofMap:
+        return cls(np.maximum(asof, 0), int(np.searchsorted(asof, 0)))
+
+    def fill(self, row: np.ndarray, values: np.ndarray) -> None:
+        """Write the as-of join of ``values`` into ``row`` in place (= :func:`asof_take`)."""
+        if values.size == 0:
+            row[:] = np.nan
+            return
+        # mode="clip": the indices are in range, and "raise" would buffer the output.
+        np.take(values, self.index, out=row, mode="clip")
+        row[: self.missing] = np.nan
 
 
 def symbol_features(
@@ -159,7 +168,7 @@ def symbol_features(
     clock = check_minute_grid(symbol, stamps)
     check_bar_values(symbol, bars)
     # Each column's values on its own timeframe, and the as-of map onto the 1m rows.
-    columns: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    columns: dict[str, tuple[np.ndarray, _AsofMap | None]] = {}
     quote_arrays = None
     if quotes is not None and spec.microstructure.enabled:
         quote_arrays = _micro_module().quote_arrays(quotes)
@@ -168,16 +177,20 @@ def symbol_features(
         ohlcv = Ohlcv(*(tfb.columns[c] for c in ("open", "high", "low", "close", "volume")))
         block = technical_block(spec, tf, ohlcv)
         block.update(microstructure_block(spec, tf, tfb, quote_arrays))
-        asof = None if TIMEFRAMES[tf] == 1 else tfb.asof
+        asof = None if TIMEFRAMES[tf] == 1 else _AsofMap.of(tfb.asof)
         for col, values in block.items():
             columns[col] = (values, asof)
     per_snapshot, snap_asof = _options_per_snapshot(spec, option_chains, stamps)
-    columns.update({c: (values, snap_asof) for c, values in per_snapshot.items()})
+    snap_map = _AsofMap.of(snap_asof)
+    columns.update({c: (values, snap_map) for c, values in per_snapshot.items()})
     # One (features x rows) block filled column by column, the as-of join written straight
     # into it: pandas adopts it without the copy that stacking separate arrays costs.
     block = np.empty((len(columns), len(bars)), dtype=np.float64)
     for i, (values, asof) in enumerate(columns.values()):
-        _fill_asof(block[i], values, asof)
+        if asof is None:
+            block[i] = values
+        else:
+            asof.fill(block[i], values)
     # ``.array`` keeps the tz-aware dtype (``to_numpy`` would box every stamp).
     keys = pd.DataFrame({"symbol": symbol, "ts": bars["ts"].array}, index=bars.index)
     features = pd.DataFrame(block.T, index=bars.index, columns=list(columns), copy=False)

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
+from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
 FloatArray = NDArray[np.float64]
 
@@ -31,6 +32,23 @@ class PriceLevels(NamedTuple):
     breakout_down: FloatArray  # 1.0 when close < support, else 0.0
 
 
+def trailing_extremes(values: FloatArray, window: int) -> tuple[FloatArray, FloatArray]:
+    """(max, min) of each full trailing window: element ``j`` covers ``values[j : j +
+    window]``. Van Herk/Gil-Werman filters (O(n), exact: extremes need no arithmetic);
+    numpy over a strided view when a NaN could make the two disagree."""
+    if values.size < window:
+        return np.empty(0), np.empty(0)
+    if not np.isfinite(values).all():
+        view = sliding_window_view(values, window)
+        return view.max(axis=1), view.min(axis=1)
+    # origin (window - 1) // 2 turns scipy's centred window into the trailing one.
+    origin = (window - 1) // 2
+    return (
+        maximum_filter1d(values, window, origin=origin)[window - 1 :],
+        minimum_filter1d(values, window, origin=origin)[window - 1 :],
+    )
+
+
 def volume_profile(price: FloatArray, volume: FloatArray, window: int, bins: int) -> VolumeProfile:
     """Rolling volume-at-price profile of the last ``window`` bars.
 
@@ -47,32 +65,57 @@ def volume_profile(price: FloatArray, volume: FloatArray, window: int, bins: int
     concentration = np.full(n, np.nan)
     if n < window:
         return VolumeProfile(poc, concentration)
-    prices = sliding_window_view(price, window)
-    volumes = sliding_window_view(volume, window)
-    for start in range(0, prices.shape[0], _BLOCK_ROWS):
-        p = prices[start : start + _BLOCK_ROWS]
-        v = volumes[start : start + _BLOCK_ROWS]
-        lo = p.min(axis=1)
-        hi = p.max(axis=1)
-        width = hi - lo
+    highest, lowest = trailing_extremes(price, window)
+    for start in range(0, highest.size, _BLOCK_ROWS):
+        m = min(_BLOCK_ROWS, highest.size - start)
+        lo = lowest[start : start + m]
+        width = highest[start : start + m] - lo
         with np.errstate(invalid="ignore", divide="ignore"):
             scale = np.where(width > 0, bins / width, 0.0)  # a flat window: everything in bin 0
-        which = ((p - lo[:, None]) * scale[:, None]).astype(np.intp)
-        np.minimum(which, bins - 1, out=which)  # the window's maximum belongs to the top bin
-        which += np.arange(p.shape[0])[:, None] * bins
-        hist = np.bincount(which.ravel(), weights=v.ravel(), minlength=p.shape[0] * bins)
-        hist = hist.reshape(p.shape[0], bins)
+        # Histograms of m windows at once, one window position j per pass: each pass puts
+        # one bar into every window's histogram (no two in the same cell), adding the bars
+        # in the same order as a per-window bincount, with m-sized temporaries only.
+        hist = np.zeros(m * bins)
+        cell = np.arange(m) * bins
+        offset = np.empty(m)
+        which = np.empty(m, dtype=np.intp)
+        for j in range(window):
+            at = slice(start + j, start + j + m)
+            np.subtract(price[at], lo, out=offset)
+            np.multiply(offset, scale, out=offset)
+            np.copyto(which, offset, casting="unsafe")  # truncation, as astype(intp)
+            np.minimum(which, bins - 1, out=which)  # the window's maximum: the top bin
+            which += cell
+            np.add.at(hist, which, volume[at])
+        hist = hist.reshape(m, bins)
         total = hist.sum(axis=1)
         top = hist.argmax(axis=1)
         centre = lo + (top + 0.5) * width / bins
         traded = total > 0
         at = start + window - 1
-        block = slice(at, at + p.shape[0])
+        block = slice(at, at + m)
         poc[block] = np.where(traded, np.where(width > 0, centre, lo), np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
             shares = hist / total[:, None]
         concentration[block] = np.where(traded, (shares**2).sum(axis=1), np.nan)
     return VolumeProfile(poc, concentration)
+
+
+def volume_profile_last(price: FloatArray, volume: FloatArray, bins: int) -> tuple[float, float]:
+    """(POC, concentration) of ONE window, ``price``/``volume`` being exactly its bars: the
+    last row of :func:`volume_profile` with the same arithmetic, for streaming updates."""
+    lo, hi = float(price.min()), float(price.max())
+    width = hi - lo
+    scale = bins / width if width > 0 else 0.0
+    which = ((price - lo) * scale).astype(np.intp)
+    np.minimum(which, bins - 1, out=which)
+    hist = np.bincount(which, weights=volume, minlength=bins)
+    total = float(hist.sum())
+    if not total > 0:
+        return float("nan"), float("nan")
+    top = int(hist.argmax())
+    poc = lo + (top + 0.5) * width / bins if width > 0 else lo
+    return poc, float(((hist / total) ** 2).sum())
 
 
 def support_resistance(
@@ -86,8 +129,8 @@ def support_resistance(
     support = np.full(low.shape, np.nan)
     if high.size > window:
         # Window ending at the previous bar: extremes of rows i-window .. i-1 for row i.
-        resistance[window:] = sliding_window_view(high[:-1], window).max(axis=1)
-        support[window:] = sliding_window_view(low[:-1], window).min(axis=1)
+        resistance[window:] = trailing_extremes(high[:-1], window)[0]
+        support[window:] = trailing_extremes(low[:-1], window)[1]
     known = ~np.isnan(resistance)
     up = np.where(known, (close > resistance).astype(float), np.nan)
     down = np.where(known, (close < support).astype(float), np.nan)

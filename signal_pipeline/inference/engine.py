@@ -23,11 +23,8 @@ carrying their HTTP status.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,36 +46,27 @@ from signal_pipeline.inference.errors import (
 from signal_pipeline.inference.filters import (
     SignalDeduplicator,
     apply_signal_filters,
-    check_bars_shape,
-    check_chain,
-    check_fresh,
-    check_stream_bar,
-    check_symbol,
-    quote_frame,
     relative_spread,
-    validate_request_bars,
 )
 from signal_pipeline.inference.monitor import DriftMonitor
 from signal_pipeline.inference.reasoning import FeatureAttributor, reasoning_text
 from signal_pipeline.inference.result import Inference
+from signal_pipeline.inference.streaming import FeatureStreams
+from signal_pipeline.inference.validation import (
+    MAX_CHAIN_ROWS,
+    check_bars_shape,
+    check_chain,
+    check_fresh,
+    check_symbol,
+    quote_frame,
+    validate_request_bars,
+)
 from signal_pipeline.inference.voting import MemberVoter, Vote, load_ensemble_tolerant
 from signal_pipeline.labels import CLASS_NAMES
 from signal_pipeline.models.trained import TrainedEnsemble
 from signal_pipeline.signals.model import Signal
 
 log = logging.getLogger(__name__)
-
-MAX_CHAIN_ROWS = 50_000
-
-
-@dataclass
-class _Stream:
-    """Streaming state of one symbol: bars seen and the latest feature rows."""
-
-    rows: deque[np.ndarray]
-    stamps: deque[pd.Timestamp]
-    count: int = 0
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 class SignalEngine:
@@ -113,8 +101,18 @@ class SignalEngine:
         self._voter = MemberVoter(
             trained.ensemble, load_failures=load_failures, member_threads=self.config.member_threads
         )
-        self._attributor = FeatureAttributor(trained.ensemble, self.feature_names)
+        self._attributor = FeatureAttributor(
+            trained.ensemble, self.feature_names, self.config.explain
+        )
         self.min_bars = self.config.min_bars or self._default_min_bars()
+        trained_hash = trained.metrics.get("feature_spec_hash") or trained.config.get(
+            "feature_spec_hash"
+        )
+        if isinstance(trained_hash, str) and trained_hash != self.spec.version_hash:
+            raise EngineConfigError(
+                f"the model was trained on feature spec {trained_hash[:12]}… but the engine "
+                f"was given spec {self.spec.version_hash[:12]}…: pass the training spec."
+            )
         if self.config.atr_feature not in self.spec.technical_columns:
             raise EngineConfigError(
                 f"atr_feature {self.config.atr_feature!r} is not produced by the feature spec: "
@@ -129,9 +127,9 @@ class SignalEngine:
             self.cache = None if cache is False else cache
         self.monitor = monitor
         self.deduplicator = SignalDeduplicator()
-        self._online: Any = None  # built on first streaming use (cheap batch-only engines)
-        self._streams: dict[str, _Stream] = {}
-        self._stream_lock = threading.Lock()
+        self._streams = FeatureStreams(
+            self.spec, self.feature_names, self.context_rows, self.config.atr_feature
+        )
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -202,8 +200,9 @@ class SignalEngine:
             hit = self._cache_get(key)
             if hit is not None:
                 check_fresh(pd.Timestamp(hit.signal.created_at), now, self.config.max_bar_age)
-                answer = hit.with_(from_cache=True, emitted=False, latency_s=0.0)
-                answer = answer.with_(latency_s=time.perf_counter() - start)
+                answer = hit.with_(
+                    from_cache=True, emitted=False, latency_s=time.perf_counter() - start
+                )
                 self._observe(answer, None)
                 return answer
         valid = validate_request_bars(symbol, bars, min_bars=self.min_bars)
@@ -267,31 +266,7 @@ class SignalEngine:
     ) -> None:
         """Load history (any symbols, bar contract) into the streaming state; the next
         :meth:`update` of each symbol continues its stream."""
-        for symbol, part in bars.groupby("symbol", sort=False):
-            symbol = check_symbol(str(symbol))
-            part = validate_request_bars(symbol, part.reset_index(drop=True), min_bars=1)
-            head, tail = part.iloc[: -self.context_rows], part.iloc[-self.context_rows :]
-            sym_quotes = None if quotes is None else quotes[quotes["symbol"] == symbol]
-            with self._stream_lock:
-                online = self._online_engine()
-                if len(head):
-                    chains = None
-                    if option_chains is not None:
-                        chains = option_chains[option_chains["symbol"] == symbol]
-                    try:
-                        online.warm_start(head, quotes=sym_quotes, option_chains=chains)
-                    except BarStreamError as exc:
-                        raise InvalidBarsError("bars", exc.rule, str(exc)) from exc
-                stream = self._stream(symbol)
-                stream.count += len(head)
-            by_ts = (
-                {}
-                if sym_quotes is None
-                else {pd.Timestamp(t): q for t, q in sym_quotes.set_index("ts").iterrows()}
-            )
-            for bar in tail.to_dict("records"):
-                quote = by_ts.get(pd.Timestamp(bar["ts"]))
-                self._ingest(bar, None, None if quote is None else {**quote, "ts": bar["ts"]})
+        self._streams.warm_start(bars, quotes, option_chains)
 
     def update(
         self,
@@ -315,73 +290,20 @@ class SignalEngine:
         """:meth:`update` with the serving details of :meth:`infer`."""
         start = time.perf_counter()
         now = datetime.now(UTC) if now is None else now
-        symbol, rows, extra, stamps = self._ingest(bar, chain, quote)
-        check_fresh(stamps[-1], now, self.config.max_bar_age)
-        answer = self._answer(symbol, stamps, rows, extra)
-        answer = answer.with_(latency_s=time.perf_counter() - start)
-        self._observe(answer, rows[-1])
-        return answer
-
-    def _online_engine(self) -> Any:
-        if self._online is None:
-            from signal_pipeline.features.online import OnlineFeatureEngine
-
-            self._online = OnlineFeatureEngine(self.spec)
-        return self._online
-
-    def _stream(self, symbol: str) -> _Stream:
-        stream = self._streams.get(symbol)
-        if stream is None:
-            n = self.context_rows
-            stream = self._streams[symbol] = _Stream(deque(maxlen=n), deque(maxlen=n))
-        return stream
-
-    def _ingest(
-        self,
-        bar: Mapping[str, Any] | pd.Series,
-        chain: pd.DataFrame | None,
-        quote: Mapping[str, Any] | pd.Series | None,
-    ) -> tuple[str, np.ndarray, dict[str, Any], pd.DatetimeIndex]:
-        symbol, ts = check_stream_bar(bar)
-        quotes = quote_frame(symbol, quote, ts)
-        chains = check_chain(symbol, chain, max_rows=MAX_CHAIN_ROWS)
-        quote_in = None if quotes is None else quotes.iloc[0]
-        with self._stream_lock:
-            online = self._online_engine()
-            try:
-                row = online.update(bar, chain=chains, quote=quote_in)
-            except BarStreamError as exc:
-                raise InvalidBarsError("bar", exc.rule, str(exc)) from exc
-            stream = self._stream(symbol)
-            stream.count += 1
-            missing = [name for name in self.feature_names if name not in row.index]
-            if missing:
-                raise IncompleteFeaturesError(
-                    "features",
-                    "model_features",
-                    f"the stream does not produce features {missing[:8]} the model was "
-                    "trained on: send the quote/option chain with each bar.",
-                )
-            stream.rows.append(row.reindex(self.feature_names).to_numpy(dtype=np.float64))
-            stream.stamps.append(ts)
-            bid_ask = {"bid", "ask"} <= set(bar.keys())
-            spread_source = pd.DataFrame([dict(bar)]) if bid_ask else pd.DataFrame()
-            stream.extra = {
-                "close": float(bar["close"]),
-                "natr": float(row[self.config.atr_feature]),
-                "spread": relative_spread(quotes, spread_source),
-            }
-            count, rows, extra = stream.count, np.vstack(stream.rows), dict(stream.extra)
-            stamps = pd.DatetimeIndex(list(stream.stamps))
-        if count < self.min_bars:
+        pushed = self._streams.push(bar, chain, quote)
+        if pushed.count < self.min_bars:
             raise InsufficientBarsError(
                 "bars",
                 "min_bars",
-                f"{count} bars of {symbol} streamed so far; the model's features need at "
-                f"least {self.min_bars}: warm_start() the stream with history first.",
+                f"{pushed.count} bars of {pushed.symbol} streamed so far; the model's features "
+                f"need at least {self.min_bars}: warm_start() the stream with history first.",
             )
-        self._check_last_row(rows[-1])
-        return symbol, rows, extra, stamps
+        self._check_last_row(pushed.rows[-1])
+        check_fresh(pushed.stamps[-1], now, self.config.max_bar_age)
+        answer = self._answer(pushed.symbol, pushed.stamps, pushed.rows, pushed.extra)
+        answer = answer.with_(latency_s=time.perf_counter() - start)
+        self._observe(answer, pushed.rows[-1])
+        return answer
 
     # ------------------------------------------------------------------- the answer
     def _answer(

@@ -38,6 +38,14 @@ _EXPORTS = {
     "TrainedEnsemble": "signal_pipeline.models.trained",
     "TrainingError": "signal_pipeline.models.training",
     "prepare_training_data": "signal_pipeline.models.training",
+    "tune_member": "signal_pipeline.models.tuning",
+    "TuningResult": "signal_pipeline.models.tuning",
+    "TuningError": "signal_pipeline.models.tuning",
+    "build_training_set": "signal_pipeline.models.training_set",
+    "training_config": "signal_pipeline.models.training_set",
+    "train_with_tuning": "signal_pipeline.models.workflow",
+    "model_importance": "signal_pipeline.models.importance",
+    "permutation_importance": "signal_pipeline.models.importance",
 }
 
 __all__ = sorted(_EXPORTS)

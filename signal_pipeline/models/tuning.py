@@ -49,7 +49,7 @@ def _xgboost_space(trial: optuna.Trial) -> dict[str, Any]:
     return {
         "max_depth": trial.suggest_int("max_depth", 2, 8),
         "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
-        "n_estimators": trial.suggest_int("n_estimators", 50, 300, step=25),
+        "n_estimators": trial.suggest_int("n_estimators", 50, 200, step=25),
         "subsample": trial.suggest_float("subsample", 0.5, 1.0),
         "colsample_bytree": trial.suggest_float("colsample_bytree", 0.3, 1.0),
     }
@@ -57,8 +57,8 @@ def _xgboost_space(trial: optuna.Trial) -> dict[str, Any]:
 
 def _forest_space(trial: optuna.Trial) -> dict[str, Any]:
     return {
-        "n_estimators": trial.suggest_int("n_estimators", 50, 300, step=25),
-        "max_depth": trial.suggest_int("max_depth", 3, 16),
+        "n_estimators": trial.suggest_int("n_estimators", 50, 200, step=25),
+        "max_depth": trial.suggest_int("max_depth", 3, 14),
         "min_samples_split": trial.suggest_int("min_samples_split", 2, 50, log=True),
         "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 50, log=True),
         "max_features": trial.suggest_categorical("max_features", ["sqrt", "log2", 0.3]),

@@ -96,3 +96,20 @@ def test_outputs_are_finite_after_warmup(name: str) -> None:
     for col, values in compute_indicator(name, WALK, params).items():
         assert np.isfinite(values[warm[col] :]).all(), col
         assert np.isnan(values[: warm[col]]).all(), col
+
+
+def test_hilbert_sine_shares_the_phase_and_is_talib_bit_for_bit() -> None:
+    """ht_sine reuses the phase ht_dcphase just computed on the same bars; it must equal
+    TA-Lib's HT_SINE exactly whether or not the phase was computed first, and a phase of
+    other bars (same length, one price changed) must never be taken."""
+    other = Ohlcv(*(a.copy() for a in WALK))
+    other.close[-1] *= 1.01
+    for first in (None, WALK, other):
+        if first is not None:
+            compute_indicator("ht_dcphase", first, {})
+        sine = compute_indicator("ht_sine", WALK, {})
+        ref_sine, ref_lead = talib.HT_SINE(WALK.close)
+        np.testing.assert_array_equal(sine["ht_sine"], ref_sine)
+        np.testing.assert_array_equal(sine["ht_leadsine"], ref_lead)
+    phase = compute_indicator("ht_dcphase", other, {})["ht_dcphase"]
+    np.testing.assert_array_equal(phase, talib.HT_DCPHASE(other.close))

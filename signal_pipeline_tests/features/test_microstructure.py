@@ -15,13 +15,19 @@ from signal_pipeline.features.liquidity import (
     roll_spread,
 )
 from signal_pipeline.features.microstructure import (
+    MicroBars,
     MicrostructureInputError,
     bar_buy_volume,
+    local_days,
     microstructure_features,
+    microstructure_params,
     microstructure_warmup,
+    quote_arrays,
     session_vwap,
     tick_rule_signs,
+    to_utc_ns,
 )
+from signal_pipeline.features.microstructure_online import microstructure_last
 from signal_pipeline.features.price_levels import support_resistance, volume_profile
 
 
@@ -341,3 +347,41 @@ def test_short_and_empty_inputs_give_nan_rows_not_errors() -> None:
     one = microstructure_features(bars.iloc[:1], _quotes_for(bars).iloc[:1])
     assert one["spread_rel"].notna().all()  # the quote is there from the first bar
     assert one["cs_spread_20"].isna().all()
+
+
+@pytest.mark.parametrize("quotes_from", ["none", "table", "bar columns"])
+def test_last_row_equals_the_batch_row(quotes_from: str) -> None:
+    """The online engine's last-row path (each window computed once, at the newest bar)
+    against the batch function's row, for every column, at ends across two sessions."""
+    bars = _random_bars(3)
+    quotes = _quotes_for(bars) if quotes_from == "table" else None
+    if quotes_from == "bar columns":
+        bars = bars.assign(bid=bars["close"] - 0.01, ask=bars["close"] + 0.02)
+    full = microstructure_features(bars, quotes)
+    params = microstructure_params()
+    q = quote_arrays(quotes) if quotes is not None else None
+    close = bars["close"].to_numpy()
+    high, low = bars["high"].to_numpy(), bars["low"].to_numpy()
+    bid_ask = (bars["bid"].to_numpy(), bars["ask"].to_numpy()) if "bid" in bars else (None, None)
+    micro = MicroBars(to_utc_ns(bars["ts"]), high, low, close, bars["volume"].to_numpy(),
+                      (high + low + close) / 3.0, *bid_ask)  # fmt: skip
+    for end in (0, 5, 21, 130, 389, 390, 391, 700, 1169):
+        start = max(0, end + 1 - 400)  # a trailing buffer, as the engine keeps
+        window = MicroBars(*(a[start : end + 1] if a is not None else None for a in micro))
+        last = microstructure_last(window, q, params)
+        assert list(last) == list(full.columns)
+        np.testing.assert_allclose(
+            np.array(list(last.values())), full.iloc[end].to_numpy(), rtol=1e-12, atol=1e-15
+        )
+
+
+def test_local_days_match_pandas_across_daylight_saving_changes() -> None:
+    """Session days from integer offsets must equal pandas' conversion: a short span, one
+    across the March change, and one from October to March (same offset at both ends,
+    two changes in between)."""
+    for start, end in [("2024-03-04", "2024-03-08"), ("2024-03-08", "2024-03-12"),
+                       ("2023-10-30", "2024-03-15")]:  # fmt: skip
+        stamps = pd.date_range(f"{start} 20:59", f"{end} 21:00", freq="37min", tz="UTC")
+        ref = stamps.tz_convert("America/New_York").tz_localize(None).normalize()
+        days = local_days(stamps.asi8, "America/New_York")
+        np.testing.assert_array_equal(days, ref.asi8 // (86_400 * 10**9))

@@ -61,7 +61,7 @@ def test_signal_fields(trained: Trained) -> None:
     for name in trained.ensemble.feature_names:
         assert signal.features[name] == features[name].iloc[-1]
     assert signal.features["_degraded"] is False
-    assert "Drivers (SHAP contribution)" in signal.reasoning
+    assert "Drivers (contribution)" in signal.reasoning
     assert "Members: xgboost, random_forest." in signal.reasoning
 
 
@@ -97,6 +97,16 @@ def test_from_folder_predicts_like_the_trained_object(trained: Trained) -> None:
         trained.folder, spec=trained.spec, cache=False, config={"max_spread": None}
     )
     assert loaded.model_version == trained.folder.name
+    from_loader = SignalEngine(
+        lambda: TrainedEnsemble.load(trained.folder),
+        model_version="v",
+        spec=trained.spec,
+        cache=False,
+        config={"max_spread": None},
+    )
+    assert from_loader.infer("AAA", bars, now=just_after(bars)).proba == (
+        loaded.infer("AAA", bars, now=just_after(bars)).proba
+    )
     assert loaded.infer("AAA", bars, now=just_after(bars)).proba == (
         make_engine(trained).infer("AAA", bars, now=just_after(bars)).proba
     )
@@ -295,3 +305,43 @@ def test_parity_with_an_lstm_member(trained_lstm: Trained) -> None:
     for bar in bars.iloc[-5:].to_dict("records"):
         streamed = stream.infer_update(bar)
     np.testing.assert_allclose(streamed.proba, answer.proba, rtol=0, atol=1e-9)
+
+
+def test_concurrent_requests_give_the_same_signals(trained: Trained) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    engine = make_engine(trained, max_bar_age=None, dedupe=False)
+    windows = [recent_bars(trained.bars, s, 300) for s in ("AAA", "BBB", "CCC")] * 4
+    serial = [engine.infer(str(w["symbol"].iloc[0]), w).proba for w in windows]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(
+            pool.map(lambda w: engine.infer(str(w["symbol"].iloc[0]), w).proba, windows)
+        )
+    assert parallel == serial
+
+
+def test_unknown_engine_setting_is_refused(trained: Trained) -> None:
+    from signal_pipeline.inference import EngineConfigError
+
+    with pytest.raises(EngineConfigError, match=r"unknown engine settings \['max_bar'\]"):
+        make_engine(trained, max_bar=3)
+    with pytest.raises(EngineConfigError, match="target_atr"):
+        EngineConfig(target_atr=-1.0)
+
+
+def test_a_model_trained_on_another_spec_is_refused(trained: Trained) -> None:
+    from signal_pipeline.inference import EngineConfigError
+
+    base = trained.ensemble
+    tagged = TrainedEnsemble(
+        base.ensemble, pd.DataFrame(), {"feature_spec_hash": "0" * 64}, base.feature_names
+    )
+    with pytest.raises(EngineConfigError, match="pass the training spec"):
+        SignalEngine(tagged, model_version="v", spec=trained.spec, cache=False)
+    same = TrainedEnsemble(
+        base.ensemble,
+        pd.DataFrame(),
+        {"feature_spec_hash": trained.spec.version_hash},
+        base.feature_names,
+    )
+    assert SignalEngine(same, model_version="v", spec=trained.spec, cache=False).min_bars > 0
