@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from signal_pipeline.features.indicators import Ohlcv, compute_indicator
+from signal_pipeline.features.process_pool import check_workers, ordered_map
+from signal_pipeline.features.shared_frames import SharedFrame, share_frame
 from signal_pipeline.features.spec import FeatureSpec, load_feature_spec
 from signal_pipeline.features.timeframes import (
     TIMEFRAMES,
@@ -214,26 +216,62 @@ def _for_symbol(
     return frame.take(rows[symbol]).reset_index(drop=True)
 
 
+def _symbol_tasks(
+    bars: pd.DataFrame,
+    spec: FeatureSpec,
+    option_chains: pd.DataFrame | None,
+    quotes: pd.DataFrame | None,
+) -> Iterator[tuple[str, pd.DataFrame, FeatureSpec, pd.DataFrame | None, pd.DataFrame | None]]:
+    """``symbol_features`` arguments of each symbol, in order of first appearance: only
+    that symbol's rows, so a worker process receives one symbol's inputs, not the frames."""
+    chain_rows, quote_rows = _split_by_symbol(option_chains), _split_by_symbol(quotes)
+    for symbol, part in bars.groupby("symbol", sort=False):
+        name = str(symbol)
+        yield (name, part, spec, _for_symbol(option_chains, chain_rows, name),
+               _for_symbol(quotes, quote_rows, name))  # fmt: skip
+
+
+def _shared_symbol_features(*args: Any) -> SharedFrame | pd.DataFrame:
+    """In a worker: :func:`symbol_features`, its float block put in shared memory."""
+    return share_frame(symbol_features(*args))
+
+
+def _discard(result: object) -> None:
+    if isinstance(result, SharedFrame):
+        result.discard()
+
+
+def _pooled(tasks: Iterator[tuple[Any, ...]], workers: int) -> Iterator[pd.DataFrame]:
+    for result in ordered_map(_shared_symbol_features, tasks, workers, discard=_discard):
+        yield result.load() if isinstance(result, SharedFrame) else result
+
+
 def iter_features(
     bars: pd.DataFrame,
     spec: FeatureSpec | Mapping[str, Any] | str | None = None,
     option_chains: pd.DataFrame | None = None,
     quotes: pd.DataFrame | None = None,
+    workers: int | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """Yield one feature frame per symbol, in order of first appearance (bounded memory)."""
+    """Yield one feature frame per symbol, in order of first appearance (bounded memory).
+
+    ``workers``: None or 1 computes in this process; n > 1 computes symbols on n worker
+    processes (:mod:`.process_pool`), at most 2n symbols in flight. The frames and any
+    exception are the same either way.
+    """
     spec = resolve_spec(spec)
+    n_workers = check_workers(workers)
     missing = [c for c in BAR_REQUIRED if c not in bars.columns]
     if missing:
         raise FeatureInputError(
             f"bars lack columns {missing}; the bar contract is {list(BAR_REQUIRED)} "
             "(+ optional vwap, trades, bid, ask)"
         )
-    chain_rows, quote_rows = _split_by_symbol(option_chains), _split_by_symbol(quotes)
-    for symbol, part in bars.groupby("symbol", sort=False):
-        frame = symbol_features(
-            str(symbol), part, spec, _for_symbol(option_chains, chain_rows, str(symbol)),
-            _for_symbol(quotes, quote_rows, str(symbol)),
-        )  # fmt: skip
+    tasks = _symbol_tasks(bars, spec, option_chains, quotes)
+    # Starting processes costs ~1-2 s: not worth it for a single symbol.
+    parallel = n_workers > 1 and bars["symbol"].nunique() > 1
+    frames = _pooled(tasks, n_workers) if parallel else (symbol_features(*t) for t in tasks)
+    for frame in frames:
         frame.attrs["feature_spec_hash"] = spec.version_hash
         yield frame
 
@@ -243,11 +281,13 @@ def compute_features(
     spec: FeatureSpec | Mapping[str, Any] | str | None = None,
     option_chains: pd.DataFrame | None = None,
     quotes: pd.DataFrame | None = None,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """Feature table keyed (symbol, ts) on the 1-minute grid, one float64 column per
-    feature, ``df.attrs["feature_spec_hash"]`` = the spec's version hash."""
+    feature, ``df.attrs["feature_spec_hash"]`` = the spec's version hash. ``workers``: see
+    :func:`iter_features`."""
     spec = resolve_spec(spec)
-    frames = list(iter_features(bars, spec, option_chains, quotes))
+    frames = list(iter_features(bars, spec, option_chains, quotes, workers))
     if not frames:
         raise FeatureInputError("bars are empty: nothing to compute features from")
     out = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

@@ -165,6 +165,23 @@ class SignalEngine:
         """Feature rows the members need (the LSTM's sequence length, else 1)."""
         return self._voter.context
 
+    def info(self) -> dict[str, Any]:
+        """What a readiness or info endpoint shows: version, members, degradation, needs."""
+        ensemble = self.trained.ensemble
+        return {
+            "model_version": self.model_version,
+            "members": list(ensemble.members),
+            "weights": dict(ensemble.weights),
+            "confidence_threshold": ensemble.confidence_threshold,
+            "load_failures": self.load_failures,
+            "degraded": self.degraded,
+            "n_features": len(self.feature_names),
+            "feature_spec_hash": self.spec.version_hash,
+            "min_bars": self.min_bars,
+            "context_rows": self.context_rows,
+            "cache": type(self.cache).__name__ if self.cache is not None else None,
+        }
+
     # ------------------------------------------------------------------ batch path
     def signal_for(
         self,

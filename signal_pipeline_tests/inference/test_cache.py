@@ -110,3 +110,13 @@ def test_redis_round_trip(trained: Trained, redis_cache: RedisCache) -> None:
     assert 0 < ttl_ms <= 30_000
     redis_cache.clear()
     assert not list(redis_cache._client.scan_iter(match=redis_cache.prefix + "*"))
+
+
+def test_make_cache_uses_redis_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    from signal_pipeline.inference import make_cache
+
+    monkeypatch.delenv("SIGNAL_PIPELINE_REDIS_URL", raising=False)
+    assert isinstance(make_cache(10.0), InProcessCache)
+    monkeypatch.setenv("SIGNAL_PIPELINE_REDIS_URL", REDIS_URL)
+    cache = make_cache(10.0)
+    assert isinstance(cache, RedisCache) and cache.url == REDIS_URL

@@ -197,6 +197,9 @@ def test_a_member_failing_to_load_degrades(trained: Trained, tmp_path: Path) -> 
         folder, spec=trained.spec, cache=False, config={"max_bar_age": None}
     )
     assert engine.degraded and "random_forest" in engine.load_failures
+    info = engine.info()
+    assert info["members"] == ["xgboost"] and info["degraded"]
+    assert info["min_bars"] == engine.min_bars and info["n_features"] == len(engine.feature_names)
     bars = recent_bars(trained.bars, "BBB")
     answer = engine.infer("BBB", bars)
     xgb_only = _with_members(
