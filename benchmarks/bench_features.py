@@ -6,12 +6,14 @@ core, the CPU time only this engine's work.
 
 Sizes can be reduced for a quick look with BENCH_FEATURES_SYMBOLS / BENCH_FEATURES_DAYS
 (defaults 100 and 60, the issue's figures) and BENCH_FEATURES_STREAM (bars streamed
-online, default 1,170 = 3 sessions).
+online, default 1,170 = 3 sessions); BENCH_FEATURES_WORKERS (default 2) sets the process
+count of the parallel batch figures (``batch_workers<n>_*``; 1 skips them).
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import time
 from typing import Any
 
@@ -130,11 +132,49 @@ def block_figures(repeats: int = 21) -> dict[str, Any]:
     return out
 
 
-def batch_figures(symbols: int, days: int) -> dict[str, Any]:
+def _children_usage() -> tuple[float, float]:
+    """CPU seconds of this process's finished children, and the largest one's peak RSS
+    (MiB): what ``getrusage(RUSAGE_CHILDREN)`` keeps of the pool's processes once they
+    have exited."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0
+
+
+def pooled_figures(market: Any, workers: int) -> dict[str, Any]:
+    """The batch on ``workers`` processes (``iter_features(workers=...)``); run before the
+    serial batch so that the parent's peak RSS is this run's, not the serial one's."""
+    rows = 0
+    first_frame = None
+    children_cpu_start, _ = _children_usage()
+    cpu_start = time.process_time()
+    with timer() as elapsed:
+        for frame in iter_features(market.bars, option_chains=market.option_chains,
+                                   quotes=market.quotes, workers=workers):  # fmt: skip
+            first_frame = first_frame if first_frame is not None else elapsed()
+            rows += len(frame)
+    seconds = elapsed()
+    parent_cpu = time.process_time() - cpu_start
+    children_cpu_end, child_peak = _children_usage()
+    children_cpu = children_cpu_end - children_cpu_start
+    key = f"batch_workers{workers}"
+    return {
+        f"{key}_seconds": round(seconds, 2),
+        f"{key}_rows_per_s": round(rows / seconds),
+        f"{key}_first_frame_s": round(first_frame or 0.0, 2),
+        f"{key}_parent_cpu_seconds": round(parent_cpu, 2),
+        f"{key}_children_cpu_seconds": round(children_cpu, 2),
+        f"{key}_rows_per_cpu_s": round(rows / (parent_cpu + children_cpu)),
+        f"{key}_parent_peak_rss_mib": round(peak_rss_mib(), 1),
+        f"{key}_largest_child_peak_rss_mib": round(child_peak, 1),
+    }
+
+
+def batch_figures(symbols: int, days: int, workers: int) -> dict[str, Any]:
     with timer() as sim_time:
         market = simulate_market(symbols, days, seed=5)
-    rows, columns = 0, 0
     rss_before = peak_rss_mib()
+    pooled = pooled_figures(market, workers) if workers > 1 else {}
+    rows, columns = 0, 0
     cpu_start = time.process_time()  # the batch is single-threaded: CPU s = one core's s
     with timer() as elapsed:
         for frame in iter_features(market.bars, option_chains=market.option_chains,
@@ -147,7 +187,7 @@ def batch_figures(symbols: int, days: int) -> dict[str, Any]:
     sample = market.bars[market.bars["symbol"].isin(market.bars["symbol"].unique()[:10])]
     with timer() as tech_time:
         tech_rows = sum(len(f) for f in iter_features(sample, tech_spec))
-    return {
+    figures = {
         "batch_symbols": symbols,
         "batch_days": days,
         "batch_rows": rows,
@@ -161,15 +201,22 @@ def batch_figures(symbols: int, days: int) -> dict[str, Any]:
         "batch_peak_rss_before_features_mib": round(rss_before, 1),
         "simulate_seconds": round(sim_time(), 2),
     }
+    figures.update(pooled)
+    if pooled:
+        figures[f"batch_workers{workers}_speedup_vs_serial"] = round(
+            seconds / pooled[f"batch_workers{workers}_seconds"], 2
+        )
+    return figures
 
 
 def run() -> dict[str, Any]:
     symbols = int(os.environ.get("BENCH_FEATURES_SYMBOLS", "100"))
     days = int(os.environ.get("BENCH_FEATURES_DAYS", "60"))
     stream = int(os.environ.get("BENCH_FEATURES_STREAM", "1170"))
+    workers = int(os.environ.get("BENCH_FEATURES_WORKERS", "2"))
     figures = online_figures(stream)
     figures.update(block_figures())
-    figures.update(batch_figures(symbols, days))
+    figures.update(batch_figures(symbols, days, workers))
     figures["numpy"] = np.__version__
     figures["pandas"] = pd.__version__
     return figures

@@ -18,6 +18,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -30,6 +31,7 @@ import pyarrow.parquet as pq
 
 SESSION_TZ = "America/New_York"
 _TMP_PREFIX = ".tmp-"
+_WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="warehouse-writer")
 _OLD_PREFIX = ".old-"
 
 
@@ -49,7 +51,11 @@ class WriteSummary:
 
 def session_dates(ts: pd.Series) -> pd.Series:
     """Exchange session date (America/New_York) of UTC close stamps, as 'YYYY-MM-DD'."""
-    return ts.dt.tz_convert(SESSION_TZ).dt.strftime("%Y-%m-%d")
+    # format each distinct day once: strftime over millions of rows costs seconds
+    days = ts.dt.tz_convert(SESSION_TZ).dt.tz_localize(None).to_numpy().astype("datetime64[D]")
+    codes, uniques = pd.factorize(days)
+    labels = np.asarray(pd.DatetimeIndex(uniques).strftime("%Y-%m-%d"), dtype=object)
+    return pd.Series(labels[codes], index=ts.index, name=ts.name)
 
 
 class Warehouse:
@@ -123,10 +129,15 @@ class Warehouse:
         tmp = base / f"{_TMP_PREFIX}date={date}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
-            for symbol, rows in parts:
-                folder = tmp / f"symbol={symbol}"
-                folder.mkdir()
-                pq.write_table(rows, folder / "part-0.parquet")
+            for symbol, _ in parts:
+                (tmp / f"symbol={symbol}").mkdir()
+            # pyarrow releases the GIL while encoding and writing: a few threads overlap
+            # the per-file costs of the many small files a date holds
+            list(
+                _WRITERS.map(
+                    lambda p: pq.write_table(p[1], tmp / f"symbol={p[0]}" / "part-0.parquet"), parts
+                )
+            )
             _fsync_dir(tmp)
             final = base / f"date={date}"
             old = base / f"{_OLD_PREFIX}date={date}-{uuid.uuid4().hex[:8]}"

@@ -11,7 +11,7 @@ a day, at the 16:00 close). Rows before a feature's warm-up stay, with NaN.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -216,12 +216,16 @@ def _for_symbol(
     return frame.take(rows[symbol]).reset_index(drop=True)
 
 
+# symbol_features' arguments: symbol, its bars, spec, its option chains, its quotes.
+SymbolTask = tuple[str, pd.DataFrame, FeatureSpec, pd.DataFrame | None, pd.DataFrame | None]
+
+
 def _symbol_tasks(
     bars: pd.DataFrame,
     spec: FeatureSpec,
     option_chains: pd.DataFrame | None,
     quotes: pd.DataFrame | None,
-) -> Iterator[tuple[str, pd.DataFrame, FeatureSpec, pd.DataFrame | None, pd.DataFrame | None]]:
+) -> Iterator[SymbolTask]:
     """``symbol_features`` arguments of each symbol, in order of first appearance: only
     that symbol's rows, so a worker process receives one symbol's inputs, not the frames."""
     chain_rows, quote_rows = _split_by_symbol(option_chains), _split_by_symbol(quotes)
@@ -241,8 +245,17 @@ def _discard(result: object) -> None:
         result.discard()
 
 
-def _pooled(tasks: Iterator[tuple[Any, ...]], workers: int) -> Iterator[pd.DataFrame]:
-    for result in ordered_map(_shared_symbol_features, tasks, workers, discard=_discard):
+def map_symbol_features(
+    tasks: Iterable[SymbolTask], workers: int | None = None
+) -> Iterator[pd.DataFrame]:
+    """:func:`symbol_features` of each task ``(symbol, bars, spec, option_chains, quotes)``,
+    in order: in this process (``workers`` None or 1) or on ``workers`` processes, at most
+    ``2 * workers`` tasks in flight (tasks are drawn from the iterable as they are sent)."""
+    n_workers = check_workers(workers)
+    if n_workers == 1:
+        yield from (symbol_features(*task) for task in tasks)
+        return
+    for result in ordered_map(_shared_symbol_features, tasks, n_workers, discard=_discard):
         yield result.load() if isinstance(result, SharedFrame) else result
 
 
@@ -270,8 +283,7 @@ def iter_features(
     tasks = _symbol_tasks(bars, spec, option_chains, quotes)
     # Starting processes costs ~1-2 s: not worth it for a single symbol.
     parallel = n_workers > 1 and bars["symbol"].nunique() > 1
-    frames = _pooled(tasks, n_workers) if parallel else (symbol_features(*t) for t in tasks)
-    for frame in frames:
+    for frame in map_symbol_features(tasks, n_workers if parallel else 1):
         frame.attrs["feature_spec_hash"] = spec.version_hash
         yield frame
 

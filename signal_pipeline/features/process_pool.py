@@ -107,6 +107,6 @@ def ordered_map(
         # (at most ``workers``) running ones so no process outlives the call.
         executor.shutdown(wait=True, cancel_futures=True)
         for future in pending:
-            if discard is not None and future.done() and not future.cancelled():
-                if future.exception() is None:
-                    discard(future.result())
+            done = future.done() and not future.cancelled() and future.exception() is None
+            if discard is not None and done:
+                discard(future.result())

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from signal_pipeline.data.storage import Warehouse, session_dates
-from signal_pipeline.features.pipeline import resolve_spec, symbol_features
+from signal_pipeline.features.pipeline import SymbolTask, map_symbol_features, resolve_spec
+from signal_pipeline.features.process_pool import check_workers
 from signal_pipeline.features.spec import FeatureSpec
 from signal_pipeline.features.timeframes import TIMEFRAMES, resample
 from signal_pipeline.features.validation import ROW_COLUMN
@@ -63,20 +64,39 @@ def iter_feature_table(
     *,
     spec: FeatureSpec | None = None,
     symbols: Sequence[str] | None = None,
+    workers: int | None = None,
 ) -> Iterator[SymbolFeatures]:
-    """Feature rows of ``dates`` for each symbol, from the stored bars, quotes and chains."""
+    """Feature rows of ``dates`` for each symbol, from the stored bars, quotes and chains.
+
+    ``workers``: None or 1 computes in this process; n > 1 computes the symbols on n
+    worker processes (same rows). The stored history is read here, one symbol at a time
+    as the workers take them; only the computation goes to the pool.
+    """
     spec = resolve_spec(spec)
     last = max(dates)
-    for symbol in symbols if symbols is not None else stored_symbols(warehouse, dates):
+    names = list(symbols) if symbols is not None else stored_symbols(warehouse, dates)
+    tasks = _symbol_tasks(warehouse, names, last, spec)
+    # Starting processes costs ~1-2 s: not worth it for a single symbol.
+    n_workers = check_workers(workers) if len(names) > 1 else 1
+    for frame in map_symbol_features(tasks, n_workers):
+        history_rows = len(frame)  # one feature row per stored 1-minute bar
+        frame.insert(2, ROW_COLUMN, np.arange(history_rows, dtype=np.int64))
+        keep = session_dates(frame["ts"]).isin(list(dates)).to_numpy()
+        symbol = str(frame["symbol"].iloc[0])
+        yield SymbolFeatures(symbol, frame.loc[keep].reset_index(drop=True), history_rows)
+
+
+def _symbol_tasks(
+    warehouse: Warehouse, symbols: Sequence[str], last: str, spec: FeatureSpec
+) -> Iterator[SymbolTask]:
+    """Each symbol's stored history up to ``last`` (symbols without bars are skipped)."""
+    for symbol in symbols:
         bars = _history(warehouse, "raw_bars", symbol, last)
         if bars is None:
             continue
         chains = _history(warehouse, "option_chains", symbol, last)
         quotes = _history(warehouse, "quotes", symbol, last)
-        frame = symbol_features(symbol, bars, spec, chains, quotes)
-        frame.insert(2, ROW_COLUMN, np.arange(len(frame), dtype=np.int64))
-        keep = session_dates(frame["ts"]).isin(list(dates)).to_numpy()
-        yield SymbolFeatures(symbol, frame.loc[keep].reset_index(drop=True), len(bars))
+        yield symbol, bars, spec, chains, quotes
 
 
 def resample_bars(bars: pd.DataFrame, timeframe: str) -> pd.DataFrame:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from signal_pipeline.data import simulate_market
 from signal_pipeline.features import BarStreamError, compute_features, load_feature_spec
 from signal_pipeline.features.pipeline import iter_features
+from signal_pipeline.features.process_pool import WorkerCountError
+from signal_pipeline.features.shared_frames import SHM_DIR, SharedFrame, share_frame
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +96,77 @@ def test_unknown_feature_in_spec_is_refused(bars_small: pd.DataFrame) -> None:
 
     with pytest.raises(FeatureSpecError, match="vortex"):
         compute_features(bars_small.iloc[:100], spec={"technical": {"vortex": {}}})
+
+
+@pytest.fixture(scope="module")
+def three_symbol_market():
+    """Three symbols, 3 sessions, with quotes and option chains: every family runs."""
+    return simulate_market(["AAA", "BBB", "CCC"], 3, seed=13)
+
+
+def _shm_leftovers() -> set[str]:
+    return (
+        {p.name for p in SHM_DIR.glob("signal_pipeline_features_*")} if SHM_DIR.is_dir() else set()
+    )
+
+
+@pytest.mark.slow  # starts 2 processes: ~2-4 s on the shared cores
+def test_two_workers_give_the_serial_table(three_symbol_market) -> None:
+    market = three_symbol_market
+    inputs = {"option_chains": market.option_chains, "quotes": market.quotes}
+    serial = compute_features(market.bars, **inputs)
+    before = _shm_leftovers()
+    pooled = compute_features(market.bars, **inputs, workers=2)
+    pd.testing.assert_frame_equal(pooled, serial, check_exact=True)
+    assert pooled.attrs == serial.attrs
+    assert pooled["symbol"].unique().tolist() == ["AAA", "BBB", "CCC"]  # input order
+    assert _shm_leftovers() <= before, "every shared-memory file is removed once mapped"
+
+
+@pytest.mark.slow  # starts 2 processes
+def test_worker_errors_are_the_serial_errors(three_symbol_market) -> None:
+    bars = three_symbol_market.bars
+    broken = bars.drop(index=bars.index[bars["symbol"] == "BBB"][500])
+    with pytest.raises(BarStreamError) as serial:
+        compute_features(broken)
+    before = _shm_leftovers()
+    with pytest.raises(BarStreamError) as pooled:
+        compute_features(broken, workers=2)
+    assert str(pooled.value) == str(serial.value)
+    assert (pooled.value.symbol, pooled.value.ts, pooled.value.rule) == (
+        serial.value.symbol, serial.value.ts, serial.value.rule)  # fmt: skip
+    assert pooled.value.rule == "no_gap" and pooled.value.symbol == "BBB"
+    # AAA's (and maybe CCC's) frame was computed before the error: its file is gone too.
+    assert _shm_leftovers() <= before
+
+
+@pytest.mark.parametrize("workers", [0, -2, 1.5, True, "2"])
+def test_bad_worker_count_is_refused(bars_small: pd.DataFrame, workers: object) -> None:
+    with pytest.raises(WorkerCountError, match="workers="):
+        compute_features(bars_small.iloc[:100], workers=workers)  # type: ignore[arg-type]
+
+
+def test_one_worker_and_one_symbol_stay_in_process(bars_small: pd.DataFrame) -> None:
+    """workers=1, or a single symbol, is the serial path (no process is started)."""
+    serial = compute_features(bars_small.iloc[:400])
+    for workers in (1, 2):
+        got = compute_features(bars_small.iloc[:400], workers=workers)
+        pd.testing.assert_frame_equal(got, serial, check_exact=True)
+    assert not multiprocessing.active_children()
+
+
+def test_shared_frame_round_trip_is_exact_and_removes_its_file(bars_small: pd.DataFrame) -> None:
+    frame = compute_features(bars_small.iloc[:400])
+    frame.insert(2, "row", np.arange(len(frame)))  # an int column between the floats' keys
+    shared = share_frame(frame)
+    assert isinstance(shared, SharedFrame) and Path(shared.path).exists()
+    loaded = shared.load()
+    assert not Path(shared.path).exists(), "the name goes once the frame is mapped"
+    pd.testing.assert_frame_equal(loaded, frame, check_exact=True)
+    assert loaded.attrs == frame.attrs
+    loaded.iloc[5, 3] = 42.0  # the mapped block is an ordinary writable frame
+    assert loaded.iloc[5, 3] == 42.0 and frame.iloc[5, 3] != 42.0
+    unused = share_frame(frame)
+    assert isinstance(unused, SharedFrame)
+    unused.discard()
+    assert not Path(unused.path).exists()

@@ -1,5 +1,6 @@
 """Feature layer: multi-timeframe bars and the feature table, daily partitioned."""
 
+import os
 import time
 
 import dagster as dg
@@ -71,7 +72,10 @@ def feature_table(
     columns: list[str] = []
     manifest = []
     stats = []
-    for done, part in enumerate(iter_feature_table(store, dates, spec=spec), start=1):
+    # Symbols are independent: one worker process per core (2 on this machine).
+    workers = min(2, os.cpu_count() or 1)
+    parts = iter_feature_table(store, dates, spec=spec, workers=workers)
+    for done, part in enumerate(parts, start=1):
         summary = store.write_partitioned("feature_table", part.frame, replace="symbol")
         rows += summary.rows
         columns = columns or feature_columns(part.frame)

@@ -1,0 +1,180 @@
+"""Request and response bodies of the live-signal endpoints, with their limits.
+
+Every model forbids unknown fields, so a typo is a 422 naming the field rather than a
+silently ignored value. Limits: ``MAX_BARS`` bars per request, ``MAX_SYMBOLS`` symbols per
+batch, prices in (0, ``MAX_PRICE``], volumes in [0, ``MAX_VOLUME``], finite numbers only;
+bars strictly increasing in ``ts``. A request body over ``MAX_BODY_BYTES`` is refused (413)
+before it is parsed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_BARS = 5000
+MAX_SYMBOLS = 50
+MAX_PRICE = 1e7
+MAX_VOLUME = 1e13
+MAX_BODY_BYTES = 8 * 1024 * 1024
+SYMBOL_PATTERN = r"^[A-Z][A-Z0-9.\-]{0,14}$"
+
+Price = Annotated[float, Field(gt=0, le=MAX_PRICE, allow_inf_nan=False)]
+Volume = Annotated[float, Field(ge=0, le=MAX_VOLUME, allow_inf_nan=False)]
+Symbol = Annotated[str, Field(pattern=SYMBOL_PATTERN, description="Ticker, upper case")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BarIn(_Strict):
+    """One bar, stamped at its close (UTC; a timestamp without a zone is taken as UTC)."""
+
+    ts: datetime
+    open: Price
+    high: Price
+    low: Price
+    close: Price
+    volume: Volume
+    vwap: Price | None = None
+    trades: Annotated[int, Field(ge=0)] | None = None
+    bid: Price | None = None
+    ask: Price | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> BarIn:
+        if not (self.low <= min(self.open, self.close) and max(self.open, self.close) <= self.high):
+            raise ValueError(
+                f"bar at {self.ts.isoformat()}: need low <= open, close <= high "
+                f"(got open={self.open}, high={self.high}, low={self.low}, close={self.close})"
+            )
+        return self
+
+
+def _check_sorted(bars: list[BarIn]) -> list[BarIn]:
+    stamps = [pd.Timestamp(b.ts) for b in bars]
+    stamps = [s.tz_localize("UTC") if s.tzinfo is None else s for s in stamps]
+    for i in range(1, len(stamps)):
+        if stamps[i] <= stamps[i - 1]:
+            raise ValueError(
+                f"bars must be strictly increasing in ts: bar {i} ({stamps[i].isoformat()}) is "
+                f"not after bar {i - 1} ({stamps[i - 1].isoformat()}); sort them and drop "
+                "duplicates"
+            )
+    return bars
+
+
+class SignalRequest(_Strict):
+    """Recent bars of one symbol (oldest first); the signal is for the last bar."""
+
+    symbol: Symbol
+    bars: list[BarIn] = Field(min_length=1, max_length=MAX_BARS)
+    as_of: datetime | None = Field(
+        None,
+        description="Judge staleness at this time instead of now (replays, tests).",
+    )
+
+    @field_validator("bars")
+    @classmethod
+    def _sorted(cls, bars: list[BarIn]) -> list[BarIn]:
+        return _check_sorted(bars)
+
+    def bars_frame(self) -> pd.DataFrame:
+        return bars_frame(self.symbol, self.bars)
+
+
+class BatchRequest(_Strict):
+    """Several symbols at once; each is answered independently (one bad symbol does not
+    fail the others)."""
+
+    requests: list[SignalRequest] = Field(min_length=1, max_length=MAX_SYMBOLS)
+
+    @field_validator("requests")
+    @classmethod
+    def _unique(cls, requests: list[SignalRequest]) -> list[SignalRequest]:
+        seen: set[str] = set()
+        for r in requests:
+            if r.symbol in seen:
+                raise ValueError(f"symbol {r.symbol} appears twice: send one request per symbol")
+            seen.add(r.symbol)
+        return requests
+
+
+class StreamRequest(_Strict):
+    """The next bar of one symbol. ``history`` (oldest first) warms the symbol's state
+    first; it is needed once per symbol (until ``min_bars`` bars have been streamed)."""
+
+    symbol: Symbol
+    bar: BarIn
+    history: list[BarIn] | None = Field(None, max_length=MAX_BARS)
+    as_of: datetime | None = None
+
+    @field_validator("history")
+    @classmethod
+    def _sorted(cls, bars: list[BarIn] | None) -> list[BarIn] | None:
+        return _check_sorted(bars) if bars is not None else None
+
+
+class SignalOut(BaseModel):
+    symbol: str
+    signal_type: Literal["BUY", "SELL", "HOLD"]
+    confidence: float
+    target_price: float | None
+    stop_loss: float | None
+    position_size: float | None
+    reasoning: str
+    model_version: str | None
+    features: dict[str, Any]
+    created_at: datetime
+    expires_at: datetime | None
+
+
+class SignalResponse(BaseModel):
+    """A live signal and how it was made."""
+
+    signal: SignalOut
+    proba: list[float] = Field(description="Calibrated [p_sell, p_hold, p_buy]")
+    members_used: list[str]
+    weights: dict[str, float]
+    failures: dict[str, str] = Field(description="Members left out and why")
+    degraded: bool
+    filtered_by: list[str]
+    emitted: bool
+    from_cache: bool
+    latency_s: float
+    arm: str = Field(description="A/B arm: champion or challenger ('' without A/B)")
+
+
+class BatchItem(BaseModel):
+    symbol: str
+    ok: bool
+    result: SignalResponse | None = None
+    status: int = 200
+    error: str | None = None
+
+
+class BatchResponse(BaseModel):
+    results: list[BatchItem]
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    field: str | None = None
+    rule: str | None = None
+    reasons: dict[str, str] | None = None
+
+
+def bars_frame(symbol: str, bars: list[BarIn]) -> pd.DataFrame:
+    """The bar-contract DataFrame of validated bars (UTC ``ts``, optional columns only
+    when some bar has them)."""
+    rows = [b.model_dump(exclude_none=True) for b in bars]
+    frame = pd.DataFrame(rows)
+    ts = pd.to_datetime(frame["ts"], utc=True)
+    frame = frame.assign(symbol=symbol, ts=ts.astype("datetime64[ns, UTC]"))
+    ordered = ["symbol", "ts", "open", "high", "low", "close", "volume"]
+    extra = [c for c in ("vwap", "trades", "bid", "ask") if c in frame.columns]
+    return frame[ordered + extra].reset_index(drop=True)
