@@ -42,7 +42,12 @@ def _snapshot_every() -> float:
 
 @bentoml.asgi_app(live_app, path="/")
 @bentoml.asgi_app(signals_app, path="/signals")
-@bentoml.service(name="signal_service", traffic={"timeout": 30}, metrics={"enabled": False})
+@bentoml.service(
+    name="signal_service",
+    traffic={"timeout": 30},
+    workers=int(os.environ.get("SIGNAL_PIPELINE_SERVICE_WORKERS", "1")),
+    metrics={"enabled": False},
+)
 class SignalService:
     """Trading signals over HTTP: live (champion model) and stored."""
 

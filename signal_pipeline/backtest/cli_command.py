@@ -69,7 +69,7 @@ def add_backtest_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _load_source(args: argparse.Namespace) -> Any:
-    from signal_pipeline.backtest.model_backtest import (
+    from signal_pipeline.backtest.model_sources import (
         load_oof_from_folder,
         load_oof_from_registry,
     )
@@ -84,10 +84,9 @@ def _load_source(args: argparse.Namespace) -> Any:
 
 def run_backtest_command(args: argparse.Namespace) -> int:
     """Run the subcommand; returns the exit status (2 on a bad input)."""
-    import pandas as pd
-
     from signal_pipeline.backtest.errors import BacktestError
     from signal_pipeline.backtest.model_backtest import backtest_model_version
+    from signal_pipeline.backtest.model_sources import read_warehouse_bars
     from signal_pipeline.backtest.report import append_results_row
     from signal_pipeline.data.storage import Warehouse
     from signal_pipeline.registry.errors import RegistryError
@@ -100,17 +99,7 @@ def run_backtest_command(args: argparse.Namespace) -> int:
         oof = found.oof
         _say(f"      {len(oof):,} OOF rows from {found.source}")
         _say("[2/3] reading raw_bars and benchmark_bars from the warehouse ...")
-        store = Warehouse(settings.warehouse_dir)
-        for table in ("raw_bars", "benchmark_bars"):
-            if table not in store.tables():
-                raise BacktestError(
-                    f"warehouse table {table!r} not found in {settings.warehouse_dir}: "
-                    "ingest bars or run `signal-pipeline demo` first"
-                )
-        stamps = pd.to_datetime(oof["ts"], utc=True)
-        span = {"start": stamps.min().normalize(), "end": stamps.max().normalize() + pd.Timedelta("1D")}
-        bars = store.read("raw_bars", symbols=sorted(oof["symbol"].unique()), **span)
-        benchmarks = store.read("benchmark_bars", **span)
+        bars, benchmarks = read_warehouse_bars(Warehouse(settings.warehouse_dir), oof)
         _say(f"      {len(bars):,} bars, {len(benchmarks):,} benchmark bars")
         _say("[3/3] backtesting and writing the report ...")
         report = args.report or settings.reports_dir / f"backtest-{found.label}.html"
@@ -135,7 +124,7 @@ def run_backtest_command(args: argparse.Namespace) -> int:
         return 2
     table = append_results_row(run.row)
     if found.run_id and not args.no_mlflow:
-        from signal_pipeline.backtest.model_backtest import log_to_model_run
+        from signal_pipeline.backtest.model_sources import log_to_model_run
 
         log_to_model_run(found.run_id, run)
         _say(f"      report logged to MLflow run {found.run_id} under backtest/")

@@ -7,9 +7,8 @@ Anything else - a frame without a ``fold`` column, rows with a missing or negati
 rows flagged ``in_sample`` - is refused with :class:`InSampleError`, because in-sample
 predictions make any strategy look good.
 
-The OOF frame is found in a saved ``TrainedEnsemble`` folder (``oof.parquet``) or in the
-MLflow run of a registered model version (the artifact ``oof.parquet`` that
-``log_training_run`` logs); the HTML report goes back to that run under ``backtest/``.
+Where OOF frames come from (a saved ``TrainedEnsemble`` folder, the MLflow run of a
+registered version) and where the report goes: :mod:`signal_pipeline.backtest.model_sources`.
 
 Probabilities: the calibrated ones by default (``cal_p_*``: what the deployed model
 emits, so thresholds mean the same thing here and in production). The calibrator is a
@@ -21,13 +20,11 @@ from __future__ import annotations
 
 import io
 import math
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
 from signal_pipeline.backtest.benchmark import compare_to_benchmarks, daily_benchmark_returns
@@ -44,8 +41,6 @@ PROBABILITY_COLUMNS: dict[str, tuple[str, str, str]] = {
     "calibrated": ("cal_p_sell", "cal_p_hold", "cal_p_buy"),
     "raw": ("p_sell", "p_hold", "p_buy"),
 }
-OOF_FILE = "oof.parquet"  # the name TrainedEnsemble.save and log_training_run use
-REPORT_ARTIFACT_DIR = "backtest"
 # The figures of the metrics table, in display order.
 TABLE_METRICS = (
     "total_return",
@@ -255,91 +250,3 @@ def backtest_model_version(
         report_path=path,
         info=details,
     )
-
-
-# ----------------------------------------------------------------- where OOF frames live
-@dataclass(frozen=True)
-class ModelVersionOOF:
-    """A model version's OOF frame and where it came from."""
-
-    oof: pd.DataFrame
-    source: str  # the folder, or the models:/ reference
-    model_name: str | None = None
-    version: str | None = None
-    run_id: str | None = None
-
-    @property
-    def label(self) -> str:
-        """A short, file-name-safe name: ``signal-ensemble-v3`` or the folder's name."""
-        if self.version is not None:
-            return f"{self.model_name}-v{self.version}"
-        return Path(self.source).name or "model"
-
-
-def load_oof_from_folder(folder: str | Path) -> ModelVersionOOF:
-    """The OOF frame of a saved ``TrainedEnsemble`` folder (its ``oof.parquet``)."""
-    path = Path(folder)
-    file = path / OOF_FILE
-    if not file.is_file():
-        raise BacktestInputError(
-            f"{file} not found: {path} is not a saved TrainedEnsemble folder "
-            "(TrainedEnsemble.save writes oof.parquet there)"
-        )
-    return ModelVersionOOF(pd.read_parquet(file), source=str(path))
-
-
-def load_oof_from_registry(ref: str | int, *, model_name: str | None = None) -> ModelVersionOOF:
-    """The OOF frame of a registered model version: ``ref`` is a version number or an
-    alias (``champion``); the frame is the ``oof.parquet`` artifact of the version's
-    MLflow training run. Uses the current MLflow tracking/registry URI."""
-    import mlflow
-
-    from signal_pipeline.registry.aliases import MODEL_NAME
-    from signal_pipeline.registry.lineage import resolve_version
-
-    name = model_name or MODEL_NAME
-    version = resolve_version(ref, name=name)
-    if not version.run_id:
-        raise BacktestInputError(
-            f"{name} version {version.version} has no MLflow run: register versions with "
-            "run_id= (registered_model does) so their OOF predictions can be found"
-        )
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            local = mlflow.artifacts.download_artifacts(
-                run_id=version.run_id, artifact_path=OOF_FILE, dst_path=tmp
-            )
-        except Exception as exc:  # MLflow raises several types for a missing artifact
-            raise BacktestInputError(
-                f"run {version.run_id} of {name} version {version.version} has no "
-                f"{OOF_FILE} artifact ({exc}): it must be a training run logged by "
-                "log_training_run"
-            ) from exc
-        oof = pd.read_parquet(local)
-    return ModelVersionOOF(
-        oof,
-        source=f"models:/{name}/{version.version}",
-        model_name=name,
-        version=str(version.version),
-        run_id=version.run_id,
-    )
-
-
-def log_to_model_run(run_id: str, backtest: ModelBacktest, prefix: str = "backtest_") -> None:
-    """The HTML report as artifact ``backtest/<file>`` of run ``run_id``, and the headline
-    figures as metrics ``backtest_<name>`` (finite values only)."""
-    from mlflow import MlflowClient
-    from mlflow.entities import Metric
-
-    client = MlflowClient()
-    if backtest.report_path is not None:
-        client.log_artifact(run_id, str(backtest.report_path), REPORT_ARTIFACT_DIR)
-    now = int(pd.Timestamp.now(tz="UTC").timestamp() * 1000)
-    values = backtest.metrics_table()["value"]
-    metrics = [
-        Metric(prefix + name.replace(" vs ", "_vs_").replace(" ", "_"), float(v), now, 0)
-        for name, v in values.items()
-        if np.isfinite(v)
-    ]
-    if metrics:
-        client.log_batch(run_id, metrics=metrics)

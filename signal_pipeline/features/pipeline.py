@@ -19,7 +19,7 @@ import pandas as pd
 
 from signal_pipeline.features.indicators import Ohlcv, compute_indicator
 from signal_pipeline.features.process_pool import check_workers, ordered_map
-from signal_pipeline.features.shared_frames import SharedFrame, share_frame
+from signal_pipeline.features.shared_frames import SharedFrame, ShmFiles, share_frame
 from signal_pipeline.features.spec import FeatureSpec, load_feature_spec
 from signal_pipeline.features.timeframes import (
     TIMEFRAMES,
@@ -235,9 +235,10 @@ def _symbol_tasks(
                _for_symbol(quotes, quote_rows, name))  # fmt: skip
 
 
-def _shared_symbol_features(*args: Any) -> SharedFrame | pd.DataFrame:
-    """In a worker: :func:`symbol_features`, its float block put in shared memory."""
-    return share_frame(symbol_features(*args))
+def _shared_symbol_features(reuse: str | None, *args: Any) -> SharedFrame | pd.DataFrame:
+    """In a worker: :func:`symbol_features`, its float block put in shared memory (in the
+    free file ``reuse`` when the parent has one)."""
+    return share_frame(symbol_features(*args), reuse)
 
 
 def _discard(result: object) -> None:
@@ -255,8 +256,14 @@ def map_symbol_features(
     if n_workers == 1:
         yield from (symbol_features(*task) for task in tasks)
         return
-    for result in ordered_map(_shared_symbol_features, tasks, n_workers, discard=_discard):
-        yield result.load() if isinstance(result, SharedFrame) else result
+    files = ShmFiles()
+    try:
+        # A free file is picked as each task is sent (the generator runs at submission).
+        sent = ((files.take(), *task) for task in tasks)
+        for result in ordered_map(_shared_symbol_features, sent, n_workers, discard=_discard):
+            yield result.load(files) if isinstance(result, SharedFrame) else result
+    finally:
+        files.close()
 
 
 def iter_features(

@@ -1,11 +1,20 @@
 """Hand a feature frame from a worker process to the parent through shared memory.
 
 One symbol's feature frame is ~94 MB of float64 (505 columns x 23,400 rows). Pickling it
-through the pool's pipe costs ~0.15 s to write and ~0.08 s to read, as much as computing
-it, and the parent's reads are serial. Instead the worker copies the float64 columns into
-a file in ``/dev/shm`` (tmpfs: memory, no disk) and sends only its name with the few other
-columns; the parent maps the file, removes its name at once (the mapping keeps the pages
-until the frame is freed) and wraps the mapping as the frame's float block, with no copy.
+through the pool's pipe costs ~0.15 s to write and ~0.08 s to read (measured), as much
+as computing it (~0.15 s), and the parent's reads are serial. Instead the worker writes
+the float64 columns into a file in ``/dev/shm`` (tmpfs: memory, no disk; ~0.05 s) and
+sends only its name with the few other columns; the parent maps the file (~0.01 s),
+removes its name at once (the mapping keeps the pages until the frame is freed) and wraps
+the mapping as the frame's float block, with no copy. (Allocating the block in the
+shared file from the start saves nothing: tmpfs page allocation costs what the copy does.)
+
+Allocating fresh tmpfs pages is most of that write's cost, so the parent recycles the
+files (:class:`ShmFiles`): once a frame is freed, its file goes back to a free list, and a
+later task writes its frame into the pages already there. A file is only reused after
+every array viewing its mapping is gone (a finalizer on the base array), so a frame the
+caller still holds is never overwritten. All files are removed when the computation ends
+(frames still held keep their pages until they are freed).
 
 Where ``/dev/shm`` is missing or full, the frame travels pickled as before.
 """
@@ -15,6 +24,7 @@ from __future__ import annotations
 import mmap
 import os
 import secrets
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,20 +46,25 @@ class SharedFrame:
     order: list[object]  # the frame's column order
     attrs: dict[str, object]
 
-    def load(self) -> pd.DataFrame:
-        """The frame, its float block backed by the mapping; the file's name is removed."""
+    def load(self, files: ShmFiles | None = None) -> pd.DataFrame:
+        """The frame, its float block backed by the mapping. Without ``files`` the file's
+        name is removed at once; with it, the file returns to ``files`` once freed."""
         fd = os.open(self.path, os.O_RDWR)
         try:
-            size = os.fstat(fd).st_size
+            size = self.shape[0] * self.shape[1] * 8
             mapping = mmap.mmap(fd, size) if size else None
         finally:
             os.close(fd)
-            os.unlink(self.path)
+            if files is None or mapping is None:
+                os.unlink(self.path)
         if mapping is None:
             block = np.empty(self.shape, dtype=np.float64)
         else:
             # The array holds the mapping: the pages live until the frame is freed.
-            block = np.frombuffer(mapping, dtype=np.float64).reshape(self.shape)
+            flat = np.frombuffer(mapping, dtype=np.float64)
+            if files is not None:
+                files.hold(self.path, flat)
+            block = flat.reshape(self.shape)
         floats = pd.DataFrame(
             block.T, index=self.others.index, columns=self.float_columns, copy=False
         )
@@ -64,35 +79,79 @@ class SharedFrame:
         Path(self.path).unlink(missing_ok=True)
 
 
-def share_frame(frame: pd.DataFrame) -> SharedFrame | pd.DataFrame:
-    """In a worker: ``frame``'s float64 columns written to a shared-memory file, or the
-    frame itself when there is no room (it is then pickled)."""
+class ShmFiles:
+    """The parent's shared-memory files, reused once the frame mapping one is freed."""
+
+    def __init__(self) -> None:
+        self._free: list[str] = []
+        self._paths: set[str] = set()
+        self._closed = False
+
+    def take(self) -> str | None:
+        """A free file for the next task to write into, or None (the task makes one)."""
+        return self._free.pop() if self._free else None
+
+    def hold(self, path: str, base: np.ndarray) -> None:
+        """``path`` is mapped by ``base`` (every view of the frame's block derives from
+        it): free it for reuse when ``base`` is garbage."""
+        self._paths.add(path)
+        weakref.finalize(base, self._release, path)
+
+    def _release(self, path: str) -> None:
+        if self._closed:
+            Path(path).unlink(missing_ok=True)
+        else:
+            self._free.append(path)
+
+    def close(self) -> None:
+        """Remove every file; mapped ones keep their pages until their frames are freed."""
+        self._closed = True
+        for path in self._paths:
+            Path(path).unlink(missing_ok=True)
+        self._free.clear()
+        self._paths.clear()
+
+
+def _open_target(reuse: str | None, nbytes: int) -> tuple[int, Path]:
+    """A file of ``nbytes`` to write a frame into: ``reuse`` (resized) if given and still
+    there, else a new one."""
+    if reuse is not None:
+        try:
+            fd = os.open(reuse, os.O_RDWR)
+        except FileNotFoundError:
+            pass
+        else:
+            if os.fstat(fd).st_size > nbytes:
+                os.ftruncate(fd, nbytes)
+            return fd, Path(reuse)
+    path = SHM_DIR / f"{_PREFIX}{os.getpid()}_{secrets.token_hex(8)}"
+    return os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600), path
+
+
+def share_frame(frame: pd.DataFrame, reuse: str | None = None) -> SharedFrame | pd.DataFrame:
+    """In a worker: ``frame``'s float64 columns written to a shared-memory file (``reuse``,
+    a free file of :class:`ShmFiles`, when given), or the frame itself when there is no
+    room (it is then pickled)."""
     is_float = (frame.dtypes == np.float64).to_numpy()
     positions = np.flatnonzero(is_float)
     if not SHM_DIR.is_dir() or positions.size == 0:
         return frame
     # (columns, rows) C-order: the layout pandas keeps a float block in.
-    shape = (positions.size, len(frame))
-    nbytes = shape[0] * shape[1] * 8
-    path = SHM_DIR / f"{_PREFIX}{os.getpid()}_{secrets.token_hex(8)}"
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    shape = (int(positions.size), len(frame))
+    fd, path = _open_target(reuse, shape[0] * shape[1] * 8)
     try:
-        if nbytes:
-            # Reserve the pages first: writing a tmpfs mapping past its capacity would
-            # kill the worker with SIGBUS instead of raising.
-            os.posix_fallocate(fd, 0, nbytes)
-            with mmap.mmap(fd, nbytes) as mapping:
-                target = np.frombuffer(mapping, dtype=np.float64).reshape(shape)
-                # Column by column: one copy each (selecting the columns first would
-                # copy the whole block once more).
-                for row, j in enumerate(positions):
-                    target[row] = frame.iloc[:, j].to_numpy()
-                del target  # the mapping cannot close while an array views it
+        # write(), not a mapping: no page faults in this process, and a full tmpfs
+        # raises ENOSPC (a write through a mapping would kill the worker with SIGBUS).
+        # Column by column: each is a contiguous row of the (columns, rows) layout.
+        with os.fdopen(fd, "wb", closefd=False) as out:
+            for j in positions:
+                column = np.ascontiguousarray(frame.iloc[:, j].to_numpy(), dtype=np.float64)
+                out.write(memoryview(column).cast("B"))
     except OSError:
-        os.close(fd)
         path.unlink(missing_ok=True)
         return frame
-    os.close(fd)
+    finally:
+        os.close(fd)
     return SharedFrame(
         str(path),
         shape,

@@ -22,6 +22,7 @@ import shutil
 import socket
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -129,14 +130,33 @@ def _download_run_file(run_id: str | None, name: str, dst: Path) -> Path | None:
 def _fetch_from_registry(
     alias: str, name: str, target: Path, tracking_uri: str | None
 ) -> ServedModel:
-    import mlflow
     from mlflow import MlflowClient
 
     uri = tracking_uri or get_settings().mlflow_tracking_uri
     probe_tracking_server(uri)
+    with _mlflow_uri(uri):
+        return _download(MlflowClient(tracking_uri=uri, registry_uri=uri), alias, name, target)
+
+
+@contextlib.contextmanager
+def _mlflow_uri(uri: str) -> Iterator[None]:
+    """Point MLflow's process-wide tracking/registry URIs at ``uri`` for the download
+    (``models:/`` URIs resolve through them), then restore them."""
+    import mlflow
+
+    previous = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
+
+
+def _download(client: Any, alias: str, name: str, target: Path) -> ServedModel:
+    import mlflow
+
     version = client.get_model_version_by_alias(name, alias)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".tmp-{alias}-{uuid.uuid4().hex[:8]}"

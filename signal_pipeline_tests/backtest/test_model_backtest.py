@@ -17,12 +17,11 @@ from mlflow import MlflowClient
 
 from signal_pipeline.backtest import InSampleError
 from signal_pipeline.backtest.cli_command import add_backtest_parser, run_backtest_command
-from signal_pipeline.backtest.model_backtest import (
-    backtest_model_version,
+from signal_pipeline.backtest.model_backtest import backtest_model_version, oof_predictions
+from signal_pipeline.backtest.model_sources import (
     load_oof_from_folder,
     load_oof_from_registry,
     log_to_model_run,
-    oof_predictions,
 )
 from signal_pipeline.data.storage import Warehouse
 from signal_pipeline.registry.aliases import register_version, set_alias
@@ -94,6 +93,14 @@ def test_only_the_oof_sessions_are_traded(
     assert run.info["oof_rows"] == len(oof) and run.info["oof_folds"] == 2
 
 
+def test_a_threshold_no_prediction_clears_gives_a_flat_book(
+    market: tuple[pd.DataFrame, pd.DataFrame], oof: pd.DataFrame
+) -> None:
+    run = backtest_model_version(oof, *market, confidence_threshold=0.95)  # max p is 0.8
+    assert run.signals.empty and run.metrics["trade_count"] == 0
+    assert run.metrics["total_return"] == 0.0 and run.result.total_costs() == 0.0
+
+
 def test_refuses_anything_but_out_of_fold_rows(oof: pd.DataFrame) -> None:
     with pytest.raises(InSampleError, match="in_sample"):
         oof_predictions(oof.assign(in_sample=oof.index < 3))
@@ -135,10 +142,11 @@ def test_report_is_one_self_contained_file(
     assert run.equity_png().startswith(b"\x89PNG")
 
 
-@pytest.fixture
-def tracking(tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One MLflow store for this module (creating one takes seconds)."""
     previous = mlflow.get_tracking_uri()
-    uri = configure_tracking(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    uri = configure_tracking(f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}")
     yield uri
     mlflow.set_tracking_uri(previous)
     mlflow.set_registry_uri(previous)
@@ -157,6 +165,7 @@ def register_oof(oof: pd.DataFrame, folder: Path) -> tuple[str, str]:
     return str(version.version), run_id
 
 
+@pytest.mark.slow  # creating the MLflow SQLite store takes a few seconds
 def test_registry_loader_and_report_artifact(
     tracking: str,
     market: tuple[pd.DataFrame, pd.DataFrame],
@@ -165,7 +174,8 @@ def test_registry_loader_and_report_artifact(
 ) -> None:
     version, run_id = register_oof(oof, tmp_path / "upload")
     found = load_oof_from_registry("challenger")
-    assert (found.version, found.run_id, found.label) == (version, run_id, "signal-ensemble-v1")
+    assert (found.version, found.run_id) == (version, run_id)
+    assert found.label == f"signal-ensemble-v{version}"
     pd.testing.assert_frame_equal(found.oof, oof)
     run = backtest_model_version(found.oof, *market, report_path=tmp_path / "v1.html")
     log_to_model_run(run_id, run)
@@ -174,6 +184,36 @@ def test_registry_loader_and_report_artifact(
     logged = client.get_run(run_id).data.metrics
     assert logged["backtest_sharpe"] == pytest.approx(run.metrics["sharpe"])
     assert "backtest_alpha_vs_QQQ" in logged
+
+
+def _cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    add_backtest_parser(parser.add_subparsers())
+    return run_backtest_command(parser.parse_args(["backtest", *argv]))
+
+
+@pytest.mark.slow
+def test_cli_backtests_a_registered_alias_and_logs_the_report(
+    tracking: str,
+    market: tuple[pd.DataFrame, pd.DataFrame],
+    oof: pd.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    version, run_id = register_oof(oof, tmp_path / "upload")
+    monkeypatch.setenv("SIGNAL_PIPELINE_WAREHOUSE", str(tmp_path / "warehouse"))
+    monkeypatch.setenv("SIGNAL_PIPELINE_REPORTS", str(tmp_path / "reports"))
+    assert _cli("--alias", "challenger", "--tracking-uri", tracking) == 2  # no warehouse yet
+    assert "raw_bars" in capsys.readouterr().err
+    store = Warehouse(tmp_path / "warehouse")
+    store.write_partitioned("raw_bars", market[0])
+    store.write_partitioned("benchmark_bars", market[1])
+    assert _cli("--alias", "challenger", "--tracking-uri", tracking) == 0
+    report = tmp_path / "reports" / f"backtest-signal-ensemble-v{version}.html"
+    assert f"report:        {report}" in capsys.readouterr().out
+    logged = [a.path for a in MlflowClient().list_artifacts(run_id, "backtest")]
+    assert logged == [f"backtest/{report.name}"]
 
 
 @pytest.mark.slow
@@ -202,13 +242,8 @@ def test_cli_backtests_a_saved_trained_ensemble(
     store.write_partitioned("benchmark_bars", benchmarks)
     monkeypatch.setenv("SIGNAL_PIPELINE_WAREHOUSE", str(tmp_path / "warehouse"))
     monkeypatch.setenv("SIGNAL_PIPELINE_REPORTS", str(tmp_path / "reports"))
-    parser = argparse.ArgumentParser()
-    add_backtest_parser(parser.add_subparsers())
     report = tmp_path / "cli.html"
-    args = parser.parse_args(
-        ["backtest", "--model-dir", str(folder), "--threshold", "0.4", "--report", str(report)]
-    )
-    assert run_backtest_command(args) == 0
+    assert _cli("--model-dir", str(folder), "--threshold", "0.4", "--report", str(report)) == 0
     out = capsys.readouterr().out
     assert "sharpe" in out and "beta vs QQQ" in out and str(report) in out
     assert report.is_file()

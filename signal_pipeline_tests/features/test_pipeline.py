@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from signal_pipeline.data import simulate_market
 from signal_pipeline.features import BarStreamError, compute_features, load_feature_spec
 from signal_pipeline.features.pipeline import iter_features
 from signal_pipeline.features.process_pool import WorkerCountError
-from signal_pipeline.features.shared_frames import SHM_DIR, SharedFrame, share_frame
+from signal_pipeline.features.shared_frames import SHM_DIR, SharedFrame, ShmFiles, share_frame
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +171,28 @@ def test_shared_frame_round_trip_is_exact_and_removes_its_file(bars_small: pd.Da
     assert isinstance(unused, SharedFrame)
     unused.discard()
     assert not Path(unused.path).exists()
+
+
+def test_a_shared_file_is_reused_only_after_its_frame_is_freed(bars_small: pd.DataFrame) -> None:
+    first = compute_features(bars_small.iloc[:400])
+    second = compute_features(bars_small.iloc[400:800])
+    files = ShmFiles()
+    held = share_frame(first)
+    assert isinstance(held, SharedFrame)
+    loaded = held.load(files)
+    column = loaded[loaded.columns[5]].to_numpy()  # a view of the block: keeps the file
+    assert column.base is not None and not column.flags.owndata
+    expected = column.copy()
+    del loaded
+    gc.collect()
+    assert files.take() is None, "a file viewed by a live frame is not free"
+    np.testing.assert_array_equal(column, expected)
+    del column
+    gc.collect()
+    path = files.take()
+    assert path == held.path
+    reused = share_frame(second, reuse=path)
+    assert isinstance(reused, SharedFrame) and reused.path == path
+    pd.testing.assert_frame_equal(reused.load(files), second, check_exact=True)
+    files.close()
+    assert not Path(path).exists()

@@ -1,0 +1,1 @@
+"""Backtest layer: reports and strategy optimisation of registered model versions."""

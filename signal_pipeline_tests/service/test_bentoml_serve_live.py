@@ -1,0 +1,97 @@
+"""One real ``bentoml serve`` process over loopback HTTP, started while the registry is
+unreachable: it must serve the local copy, with the offline signal (slow: a server)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from signal_pipeline.features import compute_features
+from signal_pipeline.inference.loading import fetch_served_model
+from signal_pipeline_tests.inference.conftest import recent_bars
+
+from .conftest import Champion, request_body
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_bentoml_serve_from_local_copy(champion: Champion, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    fetch_served_model("champion", tracking_uri=champion.tracking_uri, root=home / "serving" / "champion")
+    port = _free_port()
+    env = {
+        **os.environ,
+        **champion.env,
+        "SIGNAL_PIPELINE_HOME": str(home),
+        "MLFLOW_TRACKING_URI": "http://127.0.0.1:9",  # nothing listens on the discard port
+        "SIGNAL_PIPELINE_SIGNALS_DB": f"sqlite:///{tmp_path / 'signals.db'}",
+        "BENTOML_HOME": str(tmp_path / "bentoml"),
+    }
+    bentoml = Path(sys.executable).with_name("bentoml")
+    log_path = tmp_path / "bentoml.log"
+    with open(log_path, "wb") as log:  # a file, not a pipe: a full pipe blocks the server
+        proc = subprocess.Popen(
+            [str(bentoml), "serve", "bentos.signal_service.service:SignalService",
+             "--host", "127.0.0.1", "--port", str(port)],  # fmt: skip
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, log_path.read_text()[-3000:]
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.5)
+        model = httpx.get(f"{base}/model", timeout=5).json()["champion"]
+        assert model["source"] == "local_copy" and model["version"] == champion.version
+        assert "unreachable" in model["registry_error"]
+
+        trained = champion.trained
+        body = request_body(trained.bars, "BBB", 300)
+        reply = httpx.post(f"{base}/signal", json=body, timeout=30)
+        assert reply.status_code == 200, reply.text
+        offline = trained.ensemble.predict_signal(
+            compute_features(recent_bars(trained.bars, "BBB", 300), trained.spec)
+        ).iloc[-1]
+        np.testing.assert_array_equal(
+            reply.json()["proba"], offline[["p_sell", "p_hold", "p_buy"]].to_numpy(np.float64)
+        )
+        assert httpx.post(f"{base}/signal", json=body, timeout=30).json()["from_cache"] is True
+
+        bad = httpx.post(f"{base}/signal", json={**body, "bars": []}, timeout=10)
+        assert bad.status_code == 422 and "bars" in bad.json()["error"]
+        assert "signal_predictions_total" in httpx.get(f"{base}/metrics", timeout=5).text
+        assert "/signal" in httpx.get(f"{base}/openapi.json", timeout=5).json()["paths"]
+        assert httpx.get(f"{base}/signals/latest", timeout=5).status_code in (200, 404)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)

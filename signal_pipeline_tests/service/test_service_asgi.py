@@ -1,0 +1,144 @@
+"""The service's ASGI app in-process (BentoML's app with both mounted FastAPI apps):
+status codes and messages of every bad input, readiness, metrics, OpenAPI."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from bentos.signal_service.schemas import MAX_BARS, MAX_SYMBOLS
+from bentos.signal_service.service import SignalService
+
+from .conftest import Champion, request_body
+
+
+@pytest.fixture(scope="module")
+def client(champion: Champion) -> Iterator[TestClient]:
+    with TestClient(SignalService.to_asgi(), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def body(champion: Champion) -> dict[str, Any]:
+    return request_body(champion.trained.bars, "AAA", 300)
+
+
+def test_ready_and_model(client: TestClient, champion: Champion) -> None:
+    assert client.get("/readyz").status_code == 200
+    model = client.get("/model").json()
+    assert model["champion"]["version"] == champion.version
+    assert model["champion"]["aliases"] == ["champion"]
+
+
+def test_signal_and_cache_hit(client: TestClient, body: dict[str, Any], champion: Champion) -> None:
+    first = client.post("/signal", json=body)
+    assert first.status_code == 200, first.text
+    data = first.json()
+    assert data["signal"]["symbol"] == "AAA"
+    assert data["signal"]["signal_type"] in ("BUY", "SELL", "HOLD")
+    assert data["signal"]["model_version"] == f"signal-ensemble/{champion.version}"
+    again = client.post("/signal", json=body).json()
+    assert again["from_cache"] is True and again["proba"] == data["proba"]
+
+
+def _mutate(body: dict[str, Any], how: str) -> dict[str, Any]:
+    out = copy.deepcopy(body)
+    bars = out["bars"]
+    if how == "no_bars":
+        out["bars"] = []
+    elif how == "nan":
+        bars[10]["close"] = float("nan")
+    elif how == "string_price":
+        bars[10]["close"] = "abc"
+    elif how == "negative_price":
+        bars[10]["low"] = -1.0
+    elif how == "unsorted":
+        bars[10], bars[11] = bars[11], bars[10]
+    elif how == "duplicate":
+        bars[11]["ts"] = bars[10]["ts"]
+    elif how == "unknown_field":
+        out["colour"] = "red"
+    elif how == "unknown_bar_field":
+        bars[0]["colour"] = "red"
+    elif how == "bad_symbol":
+        out["symbol"] = "aapl; drop"
+    elif how == "high_below_low":
+        bars[10]["high"] = bars[10]["low"] / 2
+    elif how == "too_few_bars":
+        out["bars"] = bars[-5:]
+    elif how == "stale":
+        out["as_of"] = "2030-01-01T00:00:00+00:00"
+    return out
+
+
+# the message must name what is wrong
+CASES = {
+    "no_bars": (422, "bars"),
+    "nan": (422, "close"),
+    "string_price": (422, "close"),
+    "negative_price": (422, "low"),
+    "unsorted": (422, "increasing"),
+    "duplicate": (422, "increasing"),
+    "unknown_field": (422, "colour"),
+    "unknown_bar_field": (422, "colour"),
+    "bad_symbol": (422, "symbol"),
+    "high_below_low": (422, "low <= open"),
+    "too_few_bars": (422, "min_bars"),
+    "stale": (422, "bars"),
+}
+
+
+@pytest.mark.parametrize("how", sorted(CASES))
+def test_bad_input_is_4xx_with_message(client: TestClient, body: dict[str, Any], how: str) -> None:
+    status, needle = CASES[how]
+    reply = client.post(
+        "/signal",
+        content=json.dumps(_mutate(body, how)),
+        headers={"content-type": "application/json"},
+    )
+    assert reply.status_code == status, reply.text
+    error = reply.json()["error"]
+    assert needle in error
+    assert "Traceback" not in reply.text
+
+
+def test_wrong_json_types(client: TestClient) -> None:
+    assert client.post("/signal", json=["not", "an", "object"]).status_code == 422
+    reply = client.post("/signal", content=b"{not json", headers={"content-type": "application/json"})
+    assert reply.status_code == 422
+
+
+def test_oversized_payloads_are_413(client: TestClient, body: dict[str, Any]) -> None:
+    many = dict(body, bars=body["bars"] * (MAX_BARS // len(body["bars"]) + 1))
+    reply = client.post("/signal", json=many)
+    assert reply.status_code == 413 and "bars" in reply.json()["error"]
+    big = client.post(
+        "/signal", content=b" " * (9 * 1024 * 1024), headers={"content-type": "application/json"}
+    )
+    assert big.status_code == 413
+    batch = {"requests": [dict(body, symbol=f"S{i}") for i in range(MAX_SYMBOLS + 1)]}
+    assert client.post("/signal/batch", json=batch).status_code == 413
+
+
+def test_batch_over_http(client: TestClient, champion: Champion) -> None:
+    bodies = [request_body(champion.trained.bars, s, 300) for s in ("AAA", "BBB")]
+    out = client.post("/signal/batch", json={"requests": bodies})
+    assert out.status_code == 200
+    assert [r["ok"] for r in out.json()["results"]] == [True, True]
+    dup = client.post("/signal/batch", json={"requests": [bodies[0], bodies[0]]})
+    assert dup.status_code == 422 and "twice" in dup.json()["error"]
+
+
+def test_metrics_and_openapi(client: TestClient) -> None:
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200
+    assert "signal_predictions_total" in metrics.text
+    assert "feature_ks{" in metrics.text
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/signal", "/signal/batch", "/signal/stream", "/model"} <= set(paths)
+    assert client.get("/signals/openapi.json").status_code == 200
