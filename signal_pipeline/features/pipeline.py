@@ -11,7 +11,7 @@ a day, at the 16:00 close). Rows before a feature's warm-up stay, with NaN.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -19,7 +19,7 @@ import pandas as pd
 
 from signal_pipeline.features.indicators import Ohlcv, compute_indicator
 from signal_pipeline.features.process_pool import check_workers, ordered_map
-from signal_pipeline.features.shared_frames import SharedFrame, ShmFiles, share_frame
+from signal_pipeline.features.shared_frames import SharedBlock, SharedFrame, ShmFiles
 from signal_pipeline.features.spec import FeatureSpec, load_feature_spec
 from signal_pipeline.features.timeframes import (
     TIMEFRAMES,
@@ -162,8 +162,14 @@ def symbol_features(
     spec: FeatureSpec,
     option_chains: pd.DataFrame | None = None,
     quotes: pd.DataFrame | None = None,
+    *,
+    allocate: Callable[[tuple[int, int]], np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """Feature table of ONE symbol's 1-minute bars (columns symbol, ts, features...)."""
+    """Feature table of ONE symbol's 1-minute bars (columns symbol, ts, features...).
+
+    ``allocate(shape)`` gives the float64 (features, rows) block the features are written
+    into (default ``np.empty``); a worker process passes a shared-memory one.
+    """
     keep = [c for c in (*BAR_REQUIRED, "vwap", "trades", "bid", "ask") if c in bars.columns]
     bars = bars[keep].reset_index(drop=True)
     stamps = pd.DatetimeIndex(bars["ts"])
@@ -187,7 +193,8 @@ def symbol_features(
     columns.update({c: (values, snap_map) for c, values in per_snapshot.items()})
     # One (features x rows) block filled column by column, the as-of join written straight
     # into it: pandas adopts it without the copy that stacking separate arrays costs.
-    block = np.empty((len(columns), len(bars)), dtype=np.float64)
+    shape = (len(columns), len(bars))
+    block = np.empty(shape, dtype=np.float64) if allocate is None else allocate(shape)
     for i, (values, asof) in enumerate(columns.values()):
         if asof is None:
             block[i] = values
@@ -236,9 +243,14 @@ def _symbol_tasks(
 
 
 def _shared_symbol_features(reuse: str | None, *args: Any) -> SharedFrame | pd.DataFrame:
-    """In a worker: :func:`symbol_features`, its float block put in shared memory (in the
-    free file ``reuse`` when the parent has one)."""
-    return share_frame(symbol_features(*args), reuse)
+    """In a worker: :func:`symbol_features`, its float block written straight into shared
+    memory (the free file ``reuse`` when the parent has one)."""
+    block = SharedBlock(reuse)
+    try:
+        return block.share(symbol_features(*args, allocate=block))
+    except BaseException:
+        block.discard()
+        raise
 
 
 def _discard(result: object) -> None:

@@ -160,3 +160,58 @@ def share_frame(frame: pd.DataFrame, reuse: str | None = None) -> SharedFrame | 
         list(frame.columns),
         dict(frame.attrs),
     )
+
+
+class SharedBlock:
+    """In a worker: an ``allocate`` for :func:`~.pipeline.symbol_features` that puts the
+    output block in a shared-memory file (``reuse``, a free file of :class:`ShmFiles`,
+    when given) from the start, so that handing the frame over copies nothing."""
+
+    def __init__(self, reuse: str | None = None) -> None:
+        self.reuse = reuse
+        self.path: Path | None = None
+        self.shape: tuple[int, int] | None = None
+
+    def __call__(self, shape: tuple[int, int]) -> np.ndarray:
+        nbytes = shape[0] * shape[1] * 8
+        if not SHM_DIR.is_dir() or nbytes == 0:
+            return np.empty(shape, dtype=np.float64)
+        fd, path = _open_target(self.reuse, nbytes)
+        try:
+            if os.fstat(fd).st_size < nbytes:
+                # Reserve the pages: a write through the mapping past the tmpfs's capacity
+                # would kill the worker with SIGBUS; this raises ENOSPC instead.
+                os.posix_fallocate(fd, 0, nbytes)
+            # POPULATE maps every page at once: one fault per page costs more.
+            mapping = mmap.mmap(fd, nbytes, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE)
+        except OSError:
+            if str(path) != self.reuse:
+                path.unlink(missing_ok=True)
+            return np.empty(shape, dtype=np.float64)
+        finally:
+            os.close(fd)
+        self.path, self.shape = path, shape
+        # The array holds the mapping; it is unmapped when the worker's frame is freed.
+        return np.frombuffer(mapping, dtype=np.float64).reshape(shape)
+
+    def share(self, frame: pd.DataFrame) -> SharedFrame | pd.DataFrame:
+        """``frame``, whose float columns are this block in order, for the parent (or, if
+        the block is not in a file, :func:`share_frame`'s copy)."""
+        is_float = (frame.dtypes == np.float64).to_numpy()
+        if self.path is None or self.shape != (int(is_float.sum()), len(frame)):
+            self.discard()
+            return share_frame(frame, self.reuse)
+        return SharedFrame(
+            str(self.path),
+            self.shape,
+            list(frame.columns[is_float]),
+            frame.loc[:, ~is_float],
+            list(frame.columns),
+            dict(frame.attrs),
+        )
+
+    def discard(self) -> None:
+        """Remove a file this block created (a reused one stays with the parent)."""
+        if self.path is not None and str(self.path) != self.reuse:
+            self.path.unlink(missing_ok=True)
+        self.path = None

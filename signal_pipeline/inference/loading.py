@@ -145,6 +145,8 @@ def _mlflow_uri(uri: str) -> Iterator[None]:
     import mlflow
 
     previous = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    # set_tracking_uri also writes these variables (for subprocesses): restore them as found.
+    saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
@@ -152,6 +154,11 @@ def _mlflow_uri(uri: str) -> Iterator[None]:
     finally:
         mlflow.set_tracking_uri(previous[0])
         mlflow.set_registry_uri(previous[1])
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _download(client: Any, alias: str, name: str, target: Path) -> ServedModel:

@@ -12,9 +12,15 @@ import pytest
 
 from signal_pipeline.data import simulate_market
 from signal_pipeline.features import BarStreamError, compute_features, load_feature_spec
-from signal_pipeline.features.pipeline import iter_features
+from signal_pipeline.features.pipeline import iter_features, symbol_features
 from signal_pipeline.features.process_pool import WorkerCountError
-from signal_pipeline.features.shared_frames import SHM_DIR, SharedFrame, ShmFiles, share_frame
+from signal_pipeline.features.shared_frames import (
+    SHM_DIR,
+    SharedBlock,
+    SharedFrame,
+    ShmFiles,
+    share_frame,
+)
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +202,22 @@ def test_a_shared_file_is_reused_only_after_its_frame_is_freed(bars_small: pd.Da
     pd.testing.assert_frame_equal(reused.load(files), second, check_exact=True)
     files.close()
     assert not Path(path).exists()
+
+
+def test_features_written_straight_into_a_shared_block(bars_small: pd.DataFrame) -> None:
+    """The worker's path, in this process: the block allocated in a (reused) shared file."""
+    spec = load_feature_spec()
+    files = ShmFiles()
+    frames = []
+    for part, reuse in ((bars_small.iloc[:400], None), (bars_small.iloc[400:900], "again")):
+        path = files.take() if reuse else None
+        assert (path is not None) == bool(reuse), "the first frame's file is free again"
+        block = SharedBlock(path)
+        shared = block.share(symbol_features("AAA", part, spec, allocate=block))
+        assert isinstance(shared, SharedFrame) and (path is None or shared.path == path)
+        serial = symbol_features("AAA", part, spec)
+        pd.testing.assert_frame_equal(shared.load(files), serial, check_exact=True)
+        frames.append(shared.path)
+        gc.collect()
+    files.close()
+    assert not any(Path(p).exists() for p in frames)

@@ -57,6 +57,7 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> Champion:
     tmp = tmp_path_factory.mktemp("service")
     trained = _train(tmp, ["xgboost", "random_forest"], "ensemble")
     previous = mlflow.get_tracking_uri()
+    saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     uri = configure_tracking(f"sqlite:///{tmp / 'mlflow.db'}")
     ensure_experiment(artifact_root=tmp / "mlartifacts")
     spec_file = tmp / "feature_spec.yaml"
@@ -72,6 +73,11 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> Champion:
     set_alias(version.version, "champion", "service tests")
     mlflow.set_tracking_uri(previous)
     mlflow.set_registry_uri(previous)
+    for key, value in saved_env.items():  # set_tracking_uri writes the variable too
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     env = {
         "MLFLOW_TRACKING_URI": uri,
         "SIGNAL_PIPELINE_SIGNALS_DB": f"sqlite:///{tmp / 'signals.db'}",
