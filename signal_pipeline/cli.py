@@ -24,6 +24,16 @@ def _say(message: str) -> None:
 # ------------------------------------------------------------------------- demo
 RAW_ASSETS = ["raw_bars", "quotes", "option_chains", "benchmark_bars", "simulator_oracle"]
 FEATURE_ASSETS = ["bars_5m", "bars_15m", "bars_1h", "bars_1d", "feature_table"]
+TRAINING_ASSETS = [
+    "training_set",
+    "xgboost_model",
+    "random_forest_model",
+    "lstm_model",
+    "ensemble_model",
+    "model_evaluation",
+    "registered_model",
+]
+BACKTEST_ASSETS = ["backtest_report", "strategy_optimisation"]
 
 
 def demo_partition_range(days: int = DEMO_DAYS, start: str = DEMO_START) -> tuple[str, str]:
@@ -41,25 +51,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     first, last = demo_partition_range(args.days)
     sim = {"sim_symbols": args.symbols, "sim_seed": args.seed}
     run_config = {"ops": {name: {"config": sim} for name in RAW_ASSETS}}
+    # (title, assets, daily-partitioned?)
     stages = [
-        ("raw market data (simulator)", RAW_ASSETS),
-        ("multi-timeframe bars and the feature table", FEATURE_ASSETS),
+        ("raw market data (simulator)", RAW_ASSETS, True),
+        ("multi-timeframe bars and the feature table", FEATURE_ASSETS, True),
+        ("tuning, training, evaluation and registration", TRAINING_ASSETS, False),
+        ("out-of-sample backtest of the model version", BACKTEST_ASSETS, False),
     ]
     _say(
         f"signal-pipeline demo: {args.symbols} simulated symbols x {args.days} sessions "
         f"({first} .. {last}), seed {args.seed}"
     )
     started = time.perf_counter()
-    for number, (title, selection) in enumerate(stages, start=1):
+    for number, (title, selection, partitioned) in enumerate(stages, start=1):
         _say(f"[{number}/{len(stages)}] {title}: materialising {', '.join(selection)} ...")
         t0 = time.perf_counter()
         result = materialise(
-            selection, partition_range=(first, last), run_config=run_config, log_level="WARNING"
+            selection,
+            partition_range=(first, last) if partitioned else None,
+            run_config=run_config if selection is RAW_ASSETS else None,
+            log_level=args.log_level,
+            raise_on_error=False,
         )
-        if not result.success:
-            _say(f"stage {title!r} failed; see the run in the Dagster UI (make ui)")
+        if _report_training(result, time.perf_counter() - t0) != 0:
             return 1
-        _say(f"      done in {time.perf_counter() - t0:.1f}s (run {result.run_id[:8]})")
     _summarise_demo(settings, time.perf_counter() - started)
     return 0
 
@@ -113,6 +128,47 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         f"into {warehouse.table_path(args.table)}; quarantined {len(result.quarantine):,} rows",
         flush=True,
     )
+    return 0
+
+
+# ------------------------------------------------------------------------- train
+def cmd_train(args: argparse.Namespace) -> int:
+    from signal_pipeline.defs.runs import materialise
+
+    get_settings().ensure_dirs()
+    _say(f"training on the stored feature table: {', '.join(TRAINING_ASSETS)} ...")
+    t0 = time.perf_counter()
+    result = materialise(TRAINING_ASSETS, log_level=args.log_level, raise_on_error=False)
+    return _report_training(result, time.perf_counter() - t0)
+
+
+def _report_training(result, elapsed: float) -> int:
+    """Say how training ended; a refused promotion is an outcome, not a crash."""
+    from signal_pipeline.defs.runs import failed_checks, failed_steps
+
+    checks = failed_checks(result)
+    steps = [s for s in failed_steps(result) if not s.endswith("promotion_policy")]
+    if steps:
+        _say(f"training failed in {steps}; see the run {result.run_id[:8]} in the Dagster UI")
+        return 1
+    for name, message in checks.items():
+        _say(f"      {name}: challenger not promoted, champion unchanged ({message})")
+    _say(f"      done in {elapsed:.1f}s (run {result.run_id[:8]})")
+    return 0
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    import json
+
+    from signal_pipeline.registry.lineage import lineage
+    from signal_pipeline.registry.tracking import configure_tracking
+
+    configure_tracking()
+    try:
+        print(json.dumps(lineage(args.ref), indent=2, default=str))
+    except Exception as exc:  # registry errors carry the fix in their message
+        _say(f"lineage of {args.ref!r} failed: {exc}")
+        return 2
     return 0
 
 
@@ -176,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--seed", type=int, default=DEMO_SEED, help="simulator seed (default %(default)s)"
     )
+    demo.add_argument(
+        "--log-level", default="WARNING", help="Dagster log level of the runs (default WARNING)"
+    )
     demo.set_defaults(func=cmd_demo)
 
     ingest = sub.add_parser("ingest", help="validate bar files (CSV/Parquet) and store them")
@@ -219,6 +278,20 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("sql")
     query.add_argument("--max-rows", type=int, default=50)
     query.set_defaults(func=cmd_query)
+
+    train = sub.add_parser("train", help="tune, train, evaluate and register the ensemble")
+    train.add_argument("--log-level", default="INFO", help="Dagster log level (default INFO)")
+    train.set_defaults(func=cmd_train)
+
+    from signal_pipeline.backtest.cli_command import add_backtest_parser
+
+    add_backtest_parser(sub)
+
+    lin = sub.add_parser("lineage", help="where a model version (or a signal's model) came from")
+    lin.add_argument(
+        "ref", help="signal-ensemble/3, 3, champion, or models:/signal-ensemble@champion"
+    )
+    lin.set_defaults(func=cmd_lineage)
 
     db = sub.add_parser("db", help="signals database")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

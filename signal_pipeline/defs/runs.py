@@ -45,6 +45,7 @@ def materialise(
     run_config: dict[str, Any] | None = None,
     dagster_instance: dg.DagsterInstance | None = None,
     log_level: str = "INFO",
+    raise_on_error: bool = True,
 ) -> dg.ExecuteInProcessResult:
     """Materialise the named assets (and their checks) in-process, recorded on the instance."""
     from signal_pipeline.definitions import defs
@@ -71,4 +72,24 @@ def materialise(
         instance=dagster_instance or instance(),
         tags=tags,
         asset_selection=keys,
+        raise_on_error=raise_on_error,
     )
+
+
+def failed_steps(result: dg.ExecuteInProcessResult) -> list[str]:
+    """Step keys that failed in a run."""
+    return [e.step_key for e in result.all_events if e.is_step_failure and e.step_key]
+
+
+def failed_checks(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    """Asset checks that did not pass: name -> their summary metadata, when they have one."""
+    out: dict[str, str] = {}
+    for event in result.all_events:
+        if event.event_type_value != "ASSET_CHECK_EVALUATION":
+            continue
+        data = event.asset_check_evaluation_data
+        if not data.passed:
+            meta = data.metadata or {}
+            reason = meta.get("reasons") or meta.get("summary") or meta.get("decision")
+            out[data.check_name] = str(getattr(reason, "value", reason) or "failed")
+    return out
