@@ -14,6 +14,8 @@ Figures:
 
 - ``http_p50/p95/p99_ms``: single-symbol requests at ``RATE`` requests/s for
   ``DURATION_S`` seconds (target p95 <= 20 ms), ``http_errors``;
+- ``sequential_p50/p95/p99_ms``: one request at a time (no queueing: the service's own
+  latency on this machine);
 - ``cache_hit_p50/p95/p99_ms``: the same body repeated (after one priming request);
 - ``max_sustained_rps``: the largest rate of the step-up (``STEPS``, ``STEP_S`` seconds
   each) answered with no errors and a p95 under 0.5 s (an overloaded server queues, and the
@@ -171,6 +173,20 @@ def _load(base: str, bodies: list[bytes], rate: float, duration: float) -> dict[
     }
 
 
+def _sequential(base: str, bodies: list[bytes]) -> list[float]:
+    """Closed loop, one request at a time: the latency of an idle server."""
+    out = []
+    with httpx.Client(timeout=10.0) as client:
+        for body in bodies:
+            start = time.perf_counter()
+            reply = client.post(
+                f"{base}/signal", content=body, headers={"content-type": "application/json"}
+            )
+            reply.raise_for_status()
+            out.append(time.perf_counter() - start)
+    return out
+
+
 def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-service-") as name:
         tmp = Path(name)
@@ -193,9 +209,15 @@ def run() -> dict[str, Any]:
         log_path = tmp / "bentoml.log"
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
-                [str(Path(sys.executable).with_name("bentoml")), "serve",
-                 "bentos.signal_service.service:SignalService",
-                 "--host", "127.0.0.1", "--port", str(port)],  # fmt: skip
+                [
+                    str(Path(sys.executable).with_name("bentoml")),
+                    "serve",
+                    "bentos.signal_service.service:SignalService",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
                 cwd=REPO,
                 env=env,
                 stdout=log,
@@ -218,6 +240,7 @@ def run() -> dict[str, Any]:
                 time.sleep(0.5)
             # warm-up: lazy imports, thread pools (bodies past the measured ones)
             _load(base, bodies[-50:], 10, 2)
+            sequential = _sequential(base, bodies[-300:-50])
             main = _load(base, bodies, RATE, DURATION_S)
             out: dict[str, Any] = {
                 "history_bars": HISTORY,
@@ -229,6 +252,7 @@ def run() -> dict[str, Any]:
                 "achieved_rps": round(main["achieved_rps"], 2),
             }
             out.update({f"http_{k}": v for k, v in percentiles_ms(main["latencies"]).items()})
+            out.update({f"sequential_{k}": v for k, v in percentiles_ms(sequential).items()})
             if main["errors"]:
                 out["first_error"] = main["errors"][0]
             hit = [bodies[0]]

@@ -96,7 +96,9 @@ class SignalService:
         """The next bar of a symbol into its streaming state (``history`` warms it first)."""
         engine, arm = self.models.engine_for(request.symbol)
         if request.history:
-            engine.warm_start(SignalRequest(symbol=request.symbol, bars=request.history).bars_frame())
+            engine.warm_start(
+                SignalRequest(symbol=request.symbol, bars=request.history).bars_frame()
+            )
         bar = SignalRequest(symbol=request.symbol, bars=[request.bar]).bars_frame().iloc[0]
         answer = engine.infer_update(bar.to_dict(), now=request.as_of)
         return answer.with_(arm=arm).to_dict()

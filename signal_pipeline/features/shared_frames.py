@@ -1,22 +1,25 @@
 """Hand a feature frame from a worker process to the parent through shared memory.
 
 One symbol's feature frame is ~94 MB of float64 (505 columns x 23,400 rows). Pickling it
-through the pool's pipe costs ~0.15 s to write and ~0.08 s to read (measured), as much
-as computing it (~0.15 s), and the parent's reads are serial. Instead the worker writes
-the float64 columns into a file in ``/dev/shm`` (tmpfs: memory, no disk; ~0.05 s) and
-sends only its name with the few other columns; the parent maps the file (~0.01 s),
-removes its name at once (the mapping keeps the pages until the frame is freed) and wraps
-the mapping as the frame's float block, with no copy. (Allocating the block in the
-shared file from the start saves nothing: tmpfs page allocation costs what the copy does.)
+through the pool's pipe cost ~0.15 s to write and ~0.08 s to read (measured), as much as
+computing it (~0.15 s), and the parent's reads are serial. Instead:
 
-Allocating fresh tmpfs pages is most of that write's cost, so the parent recycles the
-files (:class:`ShmFiles`): once a frame is freed, its file goes back to a free list, and a
-later task writes its frame into the pages already there. A file is only reused after
-every array viewing its mapping is gone (a finalizer on the base array), so a frame the
-caller still holds is never overwritten. All files are removed when the computation ends
-(frames still held keep their pages until they are freed).
+- the worker computes the features straight into a file in ``/dev/shm`` (tmpfs: memory,
+  no disk) mapped as the output block (:class:`SharedBlock`, the ``allocate`` hook of
+  ``symbol_features``), and sends only the file's name with the few other columns
+  (:class:`SharedFrame`); the parent maps the file and wraps the mapping as the frame's
+  float block, with no copy;
+- fresh tmpfs pages cost about what the copy they replace did (~0.05 s a symbol,
+  measured), so the parent recycles the files (:class:`ShmFiles`): once a frame is freed,
+  its file goes back to a free list and the next task computes into the pages already
+  there (measured: a worker's task then costs what the same symbol costs in-process). A
+  file is only reused after every array viewing its mapping is gone (a finalizer on the
+  array every view derives from), so a frame the caller holds is never overwritten. All
+  files are removed when the computation ends; frames still held keep their pages until
+  they are freed.
 
-Where ``/dev/shm`` is missing or full, the frame travels pickled as before.
+Where ``/dev/shm`` is missing or full, the block is ordinary memory and the frame is
+copied into a file after all (:func:`share_frame`), or travels pickled.
 """
 
 from __future__ import annotations

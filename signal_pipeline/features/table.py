@@ -77,7 +77,8 @@ def iter_feature_table(
     names = list(symbols) if symbols is not None else stored_symbols(warehouse, dates)
     tasks = _symbol_tasks(warehouse, names, last, spec)
     # Starting processes costs ~1-2 s: not worth it for a single symbol.
-    n_workers = check_workers(workers) if len(names) > 1 else 1
+    n_workers = check_workers(workers)
+    n_workers = n_workers if len(names) > 1 else 1
     for frame in map_symbol_features(tasks, n_workers):
         history_rows = len(frame)  # one feature row per stored 1-minute bar
         frame.insert(2, ROW_COLUMN, np.arange(history_rows, dtype=np.int64))

@@ -193,7 +193,9 @@ def _download(client: Any, alias: str, name: str, target: Path) -> ServedModel:
             fetched_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
             run_id=version.run_id,
             tags={str(k): str(v) for k, v in (version.tags or {}).items()},
-            drift_reference=target / DRIFT_REFERENCE_FILE if DRIFT_REFERENCE_FILE in extras else None,
+            drift_reference=target / DRIFT_REFERENCE_FILE
+            if DRIFT_REFERENCE_FILE in extras
+            else None,
             feature_spec=target / FEATURE_SPEC_FILE if FEATURE_SPEC_FILE in extras else None,
         )
         (staging / SERVING_FILE).write_text(json.dumps(served.to_dict(), indent=2))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -45,9 +44,9 @@ def request_body(bars: pd.DataFrame, symbol: str, n: int = 300) -> dict:
             "close": float(c),
             "volume": float(v),
         }
-        for ts, o, h, lo, c, v in recent[["ts", "open", "high", "low", "close", "volume"]].itertuples(
-            index=False
-        )
+        for ts, o, h, lo, c, v in recent[
+            ["ts", "open", "high", "low", "close", "volume"]
+        ].itertuples(index=False)
     ]
     return {"symbol": symbol, "bars": rows, "as_of": just_after(recent).isoformat()}
 

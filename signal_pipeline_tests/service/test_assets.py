@@ -80,7 +80,9 @@ def test_model_monitoring_reports_drift_with_a_plot(champion: Champion, tmp_path
     monitor.write_snapshot(tmp_path / "monitoring")
     result = dg.materialize(
         [model_monitoring],
-        run_config={"ops": {"model_monitoring": {"config": {"folder": str(tmp_path / "monitoring")}}}},
+        run_config={
+            "ops": {"model_monitoring": {"config": {"folder": str(tmp_path / "monitoring")}}}
+        },
     )
     meta = _metadata(result, "model_monitoring")
     assert meta["predictions"] == len(SYMBOLS)
@@ -95,10 +97,14 @@ def test_ab_test_report_compares_versions_on_outcomes(champion: Champion, tmp_pa
     a = np.round(rng.normal(0.05, 0.5, 40), 2)
     b = np.round(rng.normal(0.30, 0.5, 40), 2)
     signals = [
-        make_signal(symbol="AAA", minutes=i, model_version="signal-ensemble/1", performance=float(r))
+        make_signal(
+            symbol="AAA", minutes=i, model_version="signal-ensemble/1", performance=float(r)
+        )
         for i, r in enumerate(a)
     ] + [
-        make_signal(symbol="BBB", minutes=i, model_version="signal-ensemble/2", performance=float(r))
+        make_signal(
+            symbol="BBB", minutes=i, model_version="signal-ensemble/2", performance=float(r)
+        )
         for i, r in enumerate(b)
     ]
     store = SignalStore(url)

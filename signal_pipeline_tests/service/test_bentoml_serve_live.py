@@ -33,7 +33,9 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_bentoml_serve_from_local_copy(champion: Champion, tmp_path: Path) -> None:
     home = tmp_path / "home"
-    fetch_served_model("champion", tracking_uri=champion.tracking_uri, root=home / "serving" / "champion")
+    fetch_served_model(
+        "champion", tracking_uri=champion.tracking_uri, root=home / "serving" / "champion"
+    )
     port = _free_port()
     env = {
         **os.environ,
@@ -47,8 +49,15 @@ def test_bentoml_serve_from_local_copy(champion: Champion, tmp_path: Path) -> No
     log_path = tmp_path / "bentoml.log"
     with open(log_path, "wb") as log:  # a file, not a pipe: a full pipe blocks the server
         proc = subprocess.Popen(
-            [str(bentoml), "serve", "bentos.signal_service.service:SignalService",
-             "--host", "127.0.0.1", "--port", str(port)],  # fmt: skip
+            [
+                str(bentoml),
+                "serve",
+                "bentos.signal_service.service:SignalService",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
             cwd=REPO,
             env=env,
             stdout=log,

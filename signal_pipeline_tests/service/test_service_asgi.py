@@ -109,7 +109,9 @@ def test_bad_input_is_4xx_with_message(client: TestClient, body: dict[str, Any],
 
 def test_wrong_json_types(client: TestClient) -> None:
     assert client.post("/signal", json=["not", "an", "object"]).status_code == 422
-    reply = client.post("/signal", content=b"{not json", headers={"content-type": "application/json"})
+    reply = client.post(
+        "/signal", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert reply.status_code == 422
 
 
@@ -142,3 +144,26 @@ def test_metrics_and_openapi(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/signal", "/signal/batch", "/signal/stream", "/model"} <= set(paths)
     assert client.get("/signals/openapi.json").status_code == 200
+
+
+def test_stream_over_http(client: TestClient, champion: Champion) -> None:
+    body = request_body(champion.trained.bars, "BBB", 302)
+    first = client.post(
+        "/signal/stream",
+        json={
+            "symbol": "BBB",
+            "history": body["bars"][:-2],
+            "bar": body["bars"][-2],
+            "as_of": body["as_of"],
+        },
+    )
+    assert first.status_code == 200, first.text
+    nxt = client.post(
+        "/signal/stream", json={"symbol": "BBB", "bar": body["bars"][-1], "as_of": body["as_of"]}
+    )
+    assert nxt.status_code == 200
+    assert nxt.json()["signal"]["created_at"] > first.json()["signal"]["created_at"]
+    cold = client.post(
+        "/signal/stream", json={"symbol": "ZZZ", "bar": body["bars"][-1], "as_of": body["as_of"]}
+    )
+    assert cold.status_code == 422 and "warm_start" in cold.json()["error"]

@@ -127,3 +127,40 @@ def test_broken_member_degrades_and_all_broken_is_503(
     with pytest.raises(ModelUnavailableError) as caught:
         dead.signal(SignalRequest.model_validate(request_body(champion.trained.bars, "AAA", 300)))
     assert caught.value.http_status == 503 and "champion" in caught.value.reasons
+
+
+def test_ab_routes_symbols_by_hash_and_records_the_version(
+    champion: Champion, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import mlflow
+
+    from signal_pipeline.inference.ab import assign_arm
+    from signal_pipeline.registry.aliases import register_version, set_alias
+
+    trained = champion.trained
+    client = mlflow.MlflowClient(
+        tracking_uri=champion.tracking_uri, registry_uri=champion.tracking_uri
+    )
+    first = client.get_model_version("signal-ensemble", champion.version)
+    # the same model under a second version number is enough to tell the arms apart
+    previous = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", champion.tracking_uri)  # restored after the test
+    mlflow.set_tracking_uri(champion.tracking_uri)
+    mlflow.set_registry_uri(champion.tracking_uri)
+    try:
+        second = register_version(first.source, {"test": "challenger"}, run_id=first.run_id)
+        set_alias(second.version, "challenger", "A/B test")
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
+    monkeypatch.setenv("SIGNAL_PIPELINE_HOME", str(tmp_path))
+    monkeypatch.setenv("SIGNAL_PIPELINE_AB_SHARE", "0.5")
+    service = SignalService()
+    assert service.model()["ab_share"] == 0.5
+    assert service.model()["challenger"]["version"] == str(second.version)
+    for symbol in ("AAA", "BBB", "CCC"):
+        answer = service.signal(SignalRequest.model_validate(request_body(trained.bars, symbol)))
+        arm = assign_arm(symbol, 0.5)
+        expected = champion.version if arm == "champion" else str(second.version)
+        assert answer["arm"] == arm
+        assert answer["signal"]["model_version"] == f"signal-ensemble/{expected}"
