@@ -68,6 +68,7 @@ class LiveModels:
         self.router: ABRouter | None = None
         self.served: dict[str, ServedModel] = {}
         self.errors: dict[str, str] = {}
+        self.not_registered = False
         self._lock = threading.Lock()
         self._last_attempt = 0.0
         self.load()
@@ -92,6 +93,7 @@ class LiveModels:
                     engine = self._engine(served)
                 except (InferenceError, ValueError, OSError) as exc:
                     self.errors[CHAMPION] = _reason(exc)
+                    self.not_registered = getattr(exc, "not_registered", False)
                     log.error("champion not loaded: %s", self.errors[CHAMPION])
                 else:
                     self.served[CHAMPION] = served
@@ -119,9 +121,9 @@ class LiveModels:
         return self.champion is not None
 
     def nothing_registered(self) -> bool:
-        """The load finished and found no champion anywhere (not an outage)."""
-        err = self.errors.get(CHAMPION, "")
-        return "RESOURCE_DOES_NOT_EXIST" in err or "not found" in err.lower()
+        """The registry answered that no version is champion, and there is no local copy
+        (a fresh install, not an outage)."""
+        return self.not_registered
 
     def ready(self) -> bool:
         if self.loaded:

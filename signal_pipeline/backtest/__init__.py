@@ -6,8 +6,7 @@ does not import matplotlib or optuna. See ``docs/backtesting.md``.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from signal_pipeline._lazy import lazy_exports
 
 _EXPORTS = {
     "run_backtest": "signal_pipeline.backtest.engine",
@@ -44,11 +43,4 @@ _EXPORTS = {
     "InSampleError": "signal_pipeline.backtest.errors",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'signal_pipeline.backtest' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

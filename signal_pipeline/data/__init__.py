@@ -6,8 +6,7 @@ Names are resolved lazily so importing one piece does not import all of them
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from signal_pipeline._lazy import lazy_exports
 
 _EXPORTS = {
     "BarDataError": "signal_pipeline.data.validation",
@@ -39,11 +38,4 @@ _EXPORTS = {
     "Warehouse": "signal_pipeline.data.storage",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'signal_pipeline.data' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -4,8 +4,7 @@ the spec) does not load TA-Lib, pandas-heavy modules or Great Expectations."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from signal_pipeline._lazy import lazy_exports
 
 _EXPORTS = {
     "compute_features": "signal_pipeline.features.pipeline",
@@ -20,11 +19,4 @@ _EXPORTS = {
     "correlated_pairs": "signal_pipeline.features.validation",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'signal_pipeline.features' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -6,8 +6,7 @@ Names resolve lazily, so importing an error class does not load the models.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from signal_pipeline._lazy import lazy_exports
 
 _EXPORTS = {
     "SignalEngine": "signal_pipeline.inference.engine",
@@ -42,11 +41,4 @@ _EXPORTS = {
     "load_ensemble_tolerant": "signal_pipeline.inference.voting",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'signal_pipeline.inference' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

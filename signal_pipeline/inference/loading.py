@@ -45,9 +45,19 @@ PROBE_TIMEOUT_S = 3.0
 
 
 class ServedModelUnavailable(InferenceError):
-    """Neither the registry nor a local copy could provide the model."""
+    """Neither the registry nor a local copy could provide the model. ``not_registered``:
+    the registry answered that no version holds the alias (a fresh install, not an
+    outage)."""
 
     http_status = 503
+
+    def __init__(self, message: str, *, not_registered: bool = False) -> None:
+        self.not_registered = not_registered
+        super().__init__(message)
+
+
+class AliasNotRegisteredError(LookupError):
+    """The registry has no version holding the alias (or no such registered model)."""
 
 
 @dataclass(frozen=True)
@@ -163,8 +173,14 @@ def _mlflow_uri(uri: str) -> Iterator[None]:
 
 def _download(client: Any, alias: str, name: str, target: Path) -> ServedModel:
     import mlflow
+    from mlflow.exceptions import MlflowException
 
-    version = client.get_model_version_by_alias(name, alias)
+    try:
+        version = client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc):
+            raise AliasNotRegisteredError(f"no version of {name!r} holds {alias!r}: {exc}") from exc
+        raise
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".tmp-{alias}-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
@@ -249,7 +265,8 @@ def fetch_served_model(
             raise ServedModelUnavailable(
                 f"model {name}@{alias}: the registry failed ({reason}) and there is no local "
                 f"copy under {target}: register a version with the alias {alias!r} (train), or "
-                "make the MLflow tracking server reachable (MLFLOW_TRACKING_URI)."
+                "make the MLflow tracking server reachable (MLFLOW_TRACKING_URI).",
+                not_registered=isinstance(exc, AliasNotRegisteredError),
             ) from exc
         log.warning(
             "registry unavailable for %s@%s (%s); serving the local copy of version %s "

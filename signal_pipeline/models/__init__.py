@@ -6,8 +6,7 @@ Names resolve lazily, so importing the splitter does not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from signal_pipeline._lazy import lazy_exports
 
 _EXPORTS = {
     "SignalModel": "signal_pipeline.models.base",
@@ -48,11 +47,4 @@ _EXPORTS = {
     "permutation_importance": "signal_pipeline.models.importance",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'signal_pipeline.models' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

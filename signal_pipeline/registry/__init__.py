@@ -7,8 +7,7 @@ Names resolve lazily so that importing this package does not import MLflow.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from signal_pipeline._lazy import lazy_exports
 
 _EXPORTS = {
     "EXPERIMENT_NAME": "signal_pipeline.registry.tracking",
@@ -36,11 +35,4 @@ _EXPORTS = {
     "RegistryError": "signal_pipeline.registry.errors",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'signal_pipeline.registry' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

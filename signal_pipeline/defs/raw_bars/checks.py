@@ -34,37 +34,28 @@ def _check(
     )
 
 
-@dg.asset_check(
-    asset=raw_bars,
-    blocking=True,
-    partitions_def=trading_days,
-    description="Great Expectations: the bar contract of DESIGN.md.",
+def _contract_check(asset: dg.AssetsDefinition, table: str, suite, description: str):
+    @dg.asset_check(
+        asset=asset,
+        name=f"{table}_contract",
+        blocking=True,
+        partitions_def=trading_days,
+        description=f"Great Expectations: {description}",
+    )
+    def _contract(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        return _check(context, warehouse, table, suite())
+
+    return _contract
+
+
+raw_bars_contract = _contract_check(
+    raw_bars, "raw_bars", bar_suite, "the bar contract of DESIGN.md."
 )
-def raw_bars_contract(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
-    return _check(context, warehouse, "raw_bars", bar_suite())
-
-
-@dg.asset_check(
-    asset=benchmark_bars,
-    blocking=True,
-    partitions_def=trading_days,
-    description="Great Expectations: the bar contract, for benchmark series.",
+benchmark_bars_contract = _contract_check(
+    benchmark_bars, "benchmark_bars", bar_suite, "the bar contract, for benchmark series."
 )
-def benchmark_bars_contract(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
-    return _check(context, warehouse, "benchmark_bars", bar_suite())
-
-
-@dg.asset_check(
-    asset=option_chains,
-    blocking=True,
-    partitions_def=trading_days,
-    description="Great Expectations: the option-chain contract.",
+option_chains_contract = _contract_check(
+    option_chains, "option_chains", option_chain_suite, "the option-chain contract."
 )
-def option_chains_contract(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
-    return _check(context, warehouse, "option_chains", option_chain_suite())
