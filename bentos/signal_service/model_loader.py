@@ -150,9 +150,15 @@ class LiveModels:
             return self.router.engine_for(symbol), arm
         return self.champion, ""
 
-    def infer(self, symbol: str, bars: pd.DataFrame, now: Any = None) -> Inference:
+    def infer(
+        self,
+        symbol: str,
+        bars: pd.DataFrame,
+        quote: Mapping[str, Any] | None = None,
+        now: Any = None,
+    ) -> Inference:
         engine, arm = self.engine_for(symbol)
-        return engine.infer(symbol, bars, now=now).with_(arm=arm)
+        return engine.infer(symbol, bars, quote=quote, now=now).with_(arm=arm)
 
     def info(self) -> dict[str, Any]:
         out: dict[str, Any] = {

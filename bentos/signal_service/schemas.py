@@ -55,6 +55,23 @@ class BarIn(_Strict):
         )
 
 
+class QuoteIn(_Strict):
+    """The latest top-of-book quote (for models with quote features); ``ts`` defaults to
+    the last bar's close."""
+
+    ts: datetime | None = None
+    bid: Price
+    ask: Price
+    bid_size: Volume
+    ask_size: Volume
+
+    def as_mapping(self) -> dict[str, Any]:
+        out = self.model_dump(exclude_none=True)
+        if "ts" in out:
+            out["ts"] = pd.Timestamp(_utc(out["ts"]))
+        return out
+
+
 def _utc(ts: datetime) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
 
@@ -83,6 +100,7 @@ class SignalRequest(_Strict):
 
     symbol: Symbol
     bars: list[BarIn] = Field(min_length=1, max_length=MAX_BARS)
+    quote: QuoteIn | None = None
     as_of: datetime | None = Field(
         None,
         description="Judge staleness at this time instead of now (replays, tests).",
@@ -121,6 +139,7 @@ class StreamRequest(_Strict):
     symbol: Symbol
     bar: BarIn
     history: list[BarIn] | None = Field(None, max_length=MAX_BARS)
+    quote: QuoteIn | None = None
     as_of: datetime | None = None
 
     @field_validator("bar")
@@ -138,6 +157,8 @@ class StreamRequest(_Strict):
 
 
 class SignalOut(BaseModel):
+    """The spec's ``trading_signals`` row (``id`` is None until the signal is stored)."""
+
     symbol: str
     signal_type: Literal["BUY", "SELL", "HOLD"]
     confidence: float
@@ -149,6 +170,10 @@ class SignalOut(BaseModel):
     features: dict[str, Any]
     created_at: datetime
     expires_at: datetime | None
+    executed: bool = False
+    performance: float | None = None
+    idempotency_key: str | None = None
+    id: int | None = None
 
 
 class SignalResponse(BaseModel):

@@ -73,7 +73,10 @@ class SignalService:
     def signal(self, request: SignalRequest) -> dict[str, Any]:
         """The signal for one symbol (``Inference.to_dict()``); errors raise with their
         ``http_status``."""
-        answer = self.models.infer(request.symbol, request.bars_frame(), now=request.as_of)
+        quote = request.quote.as_mapping() if request.quote is not None else None
+        answer = self.models.infer(
+            request.symbol, request.bars_frame(), quote=quote, now=request.as_of
+        )
         return answer.to_dict()
 
     def batch(self, request: BatchRequest) -> dict[str, Any]:
@@ -100,7 +103,8 @@ class SignalService:
                 SignalRequest(symbol=request.symbol, bars=request.history).bars_frame()
             )
         bar = SignalRequest(symbol=request.symbol, bars=[request.bar]).bars_frame().iloc[0]
-        answer = engine.infer_update(bar.to_dict(), now=request.as_of)
+        quote = request.quote.as_mapping() if request.quote is not None else None
+        answer = engine.infer_update(bar.to_dict(), quote=quote, now=request.as_of)
         return answer.with_(arm=arm).to_dict()
 
     def model(self) -> dict[str, Any]:

@@ -55,18 +55,42 @@ def sessions_needed(min_bars: int, history: int | None = None) -> int:
     return math.ceil(bars / MINUTES_PER_SESSION) + 1
 
 
+def _latest(table: pd.DataFrame | None, symbol: str, last_ts: pd.Timestamp) -> pd.DataFrame | None:
+    """Rows of ``symbol`` stamped at the latest ``ts`` not after ``last_ts`` (the quote or
+    option chain known at the signal's bar), or None."""
+    if table is None or table.empty:
+        return None
+    own = table[(table["symbol"] == symbol) & (table["ts"] <= last_ts)]
+    if own.empty:
+        return None
+    return own[own["ts"] == own["ts"].max()].reset_index(drop=True)
+
+
 def snapshot_signals(
-    engine: SignalEngine, bars: pd.DataFrame, *, history: int | None = None
+    engine: SignalEngine,
+    bars: pd.DataFrame,
+    *,
+    history: int | None = None,
+    quotes: pd.DataFrame | None = None,
+    option_chains: pd.DataFrame | None = None,
 ) -> Snapshot:
     """One answer per symbol of ``bars`` (bar contract, any symbols) from its last
-    ``history`` bars (default: ``engine.min_bars``, at least 300)."""
+    ``history`` bars (default: ``engine.min_bars``, at least 300), with the latest quote
+    and option chain known at its last bar when ``quotes`` / ``option_chains`` are given
+    (models with quote or option features need them)."""
     keep = max(history or 0, engine.min_bars, 300)
     out = Snapshot()
     for symbol, group in bars.groupby("symbol", sort=True):
         recent = group.sort_values("ts").tail(keep).reset_index(drop=True)
-        now = pd.Timestamp(recent["ts"].iat[-1]).to_pydatetime()
+        last_ts = pd.Timestamp(recent["ts"].iat[-1])
         try:
-            out.answers[str(symbol)] = engine.infer(str(symbol), recent, now=now)
+            out.answers[str(symbol)] = engine.infer(
+                str(symbol),
+                recent,
+                _latest(option_chains, str(symbol), last_ts),
+                _latest(quotes, str(symbol), last_ts),
+                now=last_ts.to_pydatetime(),
+            )
         except InferenceInputError as exc:
             out.skipped[str(symbol)] = str(exc)
     return out

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from signal_pipeline.data import simulate_market
 from signal_pipeline.data.storage import Warehouse
 from signal_pipeline.defs.monitoring.assets import ab_test_report, model_monitoring
 from signal_pipeline.defs.resources import MlflowResource, SignalStoreResource, WarehouseResource
@@ -35,7 +36,11 @@ def test_signal_snapshot_writes_the_champion_signal_per_symbol(
     champion: Champion, tmp_path: Path
 ) -> None:
     trained = champion.trained
-    Warehouse(tmp_path / "wh").write_partitioned("raw_bars", trained.bars)
+    warehouse = Warehouse(tmp_path / "wh")
+    warehouse.write_partitioned("raw_bars", trained.bars)
+    # the market the champion was trained on, for its quotes (the spread filter reads them)
+    quotes = simulate_market(SYMBOLS, 4, seed=7, option_chains=False).quotes
+    warehouse.write_partitioned("quotes", quotes)
     url = f"sqlite:///{tmp_path / 'signals.db'}"
     result = dg.materialize(
         [signal_snapshot],
@@ -67,6 +72,11 @@ def test_signal_snapshot_writes_the_champion_signal_per_symbol(
         features = json.loads(stored["features"])
     assert features["_raw_signal"] == offline["signal"]
     assert features["_p_buy"] == pytest.approx(offline["p_buy"], abs=1e-12)
+    # the quote at the last bar was used: its spread decides whether a BUY/SELL stands
+    last = quotes[quotes["symbol"] == "AAA"].iloc[-1]
+    spread = (last["ask"] - last["bid"]) / ((last["ask"] + last["bid"]) / 2)
+    if offline["signal"] != "HOLD" and spread > 0.005:
+        assert stored["signal_type"] == "HOLD"
 
 
 def test_model_monitoring_reports_drift_with_a_plot(champion: Champion, tmp_path: Path) -> None:

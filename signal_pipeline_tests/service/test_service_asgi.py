@@ -167,3 +167,27 @@ def test_stream_over_http(client: TestClient, champion: Champion) -> None:
         "/signal/stream", json={"symbol": "ZZZ", "bar": body["bars"][-1], "as_of": body["as_of"]}
     )
     assert cold.status_code == 422 and "warm_start" in cold.json()["error"]
+
+
+def test_quote_is_used_and_checked(client: TestClient, body: dict[str, Any]) -> None:
+    close = body["bars"][-1]["close"]
+    wide = {"bid": close * 0.9, "ask": close * 1.1, "bid_size": 100, "ask_size": 100}
+    reply = client.post("/signal", json={**body, "quote": wide})
+    assert reply.status_code == 200, reply.text
+    data = reply.json()
+    # a 20 % spread is far beyond max_spread: any BUY/SELL is filtered to HOLD
+    assert data["signal"]["signal_type"] == "HOLD"
+    if data["signal"]["features"]["_raw_signal"] != "HOLD":
+        assert any("spread" in f for f in data["filtered_by"])
+    bad = client.post("/signal", json={**body, "quote": {**wide, "ask": -1}})
+    assert bad.status_code == 422 and "quote.ask" in bad.json()["error"]
+
+
+def test_answers_match_the_documented_response_schema(
+    client: TestClient, body: dict[str, Any]
+) -> None:
+    from bentos.signal_service.schemas import SignalResponse
+
+    data = client.post("/signal", json=body).json()
+    parsed = SignalResponse.model_validate(data)
+    assert set(data["signal"]) == set(type(parsed.signal).model_fields)

@@ -153,10 +153,12 @@ def test_ab_routes_symbols_by_hash_and_records_the_version(
     finally:
         mlflow.set_tracking_uri(previous[0])
         mlflow.set_registry_uri(previous[1])
+    # set_tracking_uri rewrote the variable: point the service at the registry again
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", champion.tracking_uri)
     monkeypatch.setenv("SIGNAL_PIPELINE_HOME", str(tmp_path))
     monkeypatch.setenv("SIGNAL_PIPELINE_AB_SHARE", "0.5")
     service = SignalService()
-    assert service.model()["ab_share"] == 0.5
+    assert service.model()["ab_share"] == 0.5, service.model()["errors"]
     assert service.model()["challenger"]["version"] == str(second.version)
     for symbol in ("AAA", "BBB", "CCC"):
         answer = service.signal(SignalRequest.model_validate(request_body(trained.bars, symbol)))

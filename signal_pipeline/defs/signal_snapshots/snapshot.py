@@ -7,7 +7,9 @@ last sessions of ``raw_bars`` from the warehouse, call
 """
 
 import dagster as dg
+import pandas as pd
 
+from signal_pipeline.data.storage import Warehouse, WarehouseError
 from signal_pipeline.defs.resources import MlflowResource, SignalStoreResource, WarehouseResource
 from signal_pipeline.inference.engine import SignalEngine
 from signal_pipeline.inference.loading import fetch_served_model, load_feature_spec_for
@@ -25,18 +27,26 @@ class SnapshotConfig(dg.Config):
     history_bars: int = 0
 
 
-def _md(frame) -> dg.MetadataValue:  # frame: pandas.DataFrame
+def _md(frame: pd.DataFrame) -> dg.MetadataValue:
     if frame.empty:
         return dg.MetadataValue.md("_no signals_")
     return dg.MetadataValue.md(frame.to_markdown(index=False, floatfmt=".4f"))
+
+
+def _optional(wh: Warehouse, table: str, dates: list[str]) -> pd.DataFrame | None:
+    """``table`` on ``dates``, or None when it was never materialised."""
+    try:
+        return wh.read(table, dates=dates)
+    except WarehouseError:
+        return None
 
 
 @dg.asset(
     group_name=GROUP,
     deps=["raw_bars", "registered_model"],
     kinds={"sql"},
-    description="The champion's latest signal for every symbol of raw_bars, written to the "
-    "signals store (trading_signals).",
+    description="The champion's latest signal for every symbol of raw_bars (with the latest "
+    "quote and option chain when the warehouse has them), written to the signals store.",
 )
 def signal_snapshot(
     context: dg.AssetExecutionContext,
@@ -58,7 +68,15 @@ def signal_snapshot(
     wh = warehouse.warehouse()
     dates = wh.partitions("raw_bars")[-sessions_needed(engine.min_bars, config.history_bars) :]
     bars = wh.read("raw_bars", dates=dates)
-    snap = snapshot_signals(engine, bars, history=config.history_bars or None)
+    # quotes and option chains feed the models trained with quote / option features
+    extra = {name: _optional(wh, name, dates) for name in ("quotes", "option_chains")}
+    snap = snapshot_signals(
+        engine,
+        bars,
+        history=config.history_bars or None,
+        quotes=extra["quotes"],
+        option_chains=extra["option_chains"],
+    )
     for symbol, reason in snap.skipped.items():
         context.log.warning(f"no signal for {symbol}: {reason}")
     store = SignalStore(signal_store.resolved_url())
