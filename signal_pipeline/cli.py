@@ -9,6 +9,7 @@ signal-pipeline db upgrade           # apply the signals database migrations
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ TRAINING_ASSETS = [
     "registered_model",
 ]
 BACKTEST_ASSETS = ["backtest_report", "strategy_optimisation"]
+SIGNAL_ASSETS = ["signal_snapshot", "signal_performance", "signal_analytics"]
 
 
 def demo_partition_range(days: int = DEMO_DAYS, start: str = DEMO_START) -> tuple[str, str]:
@@ -57,6 +59,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ("multi-timeframe bars and the feature table", FEATURE_ASSETS, True),
         ("tuning, training, evaluation and registration", TRAINING_ASSETS, False),
         ("out-of-sample backtest of the model version", BACKTEST_ASSETS, False),
+        ("the champion's latest signal per symbol, stored and analysed", SIGNAL_ASSETS, False),
     ]
     _say(
         f"signal-pipeline demo: {args.symbols} simulated symbols x {args.days} sessions "
@@ -64,6 +67,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     started = time.perf_counter()
     for number, (title, selection, partitioned) in enumerate(stages, start=1):
+        if selection is SIGNAL_ASSETS and not _has_champion():
+            _say(
+                f"[{number}/{len(stages)}] {title}: skipped, no model version holds the "
+                "'champion' alias (the promotion gates refused every challenger; see above)"
+            )
+            continue
         _say(f"[{number}/{len(stages)}] {title}: materialising {', '.join(selection)} ...")
         t0 = time.perf_counter()
         result = materialise(
@@ -87,15 +96,64 @@ def _summarise_demo(settings, elapsed: float) -> None:
     for table in warehouse.tables():
         count = warehouse.query(f'SELECT count(*) AS n FROM "{table}"')["n"].iloc[0]
         lines.append(f"  {table:<24} {count:>12,} rows")
+    lines += _champion_summary()
+    reports = sorted(settings.reports_dir.glob("*.html"))
     lines += [
         "",
         "Where to look:",
         "  make ui                   Dagster UI (assets, lineage, checks, runs) at http://127.0.0.1:3000",
+        f"  mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}",
+        "                            MLflow experiments, the model registry and its aliases",
+        f"  backtest report           {reports[-1] if reports else settings.reports_dir}",
+        f"  signals database          {settings.signals_db_url}",
+        "  make serve                live signals over HTTP (BentoML) at http://127.0.0.1:3000",
         f"  data (Parquet, DuckDB)    {settings.warehouse_dir}",
-        f"  Dagster instance          {settings.dagster_home}",
-        '  query with DuckDB         signal-pipeline query "SELECT symbol, count(*) FROM raw_bars GROUP BY 1"',
+        '  signal-pipeline query "SELECT symbol, count(*) FROM raw_bars GROUP BY 1"',
     ]
     print("\n".join(lines), flush=True)
+
+
+def _has_champion() -> bool:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from signal_pipeline.registry.tracking import configure_tracking
+
+    configure_tracking()
+    try:
+        MlflowClient().get_model_version_by_alias("signal-ensemble", "champion")
+    except MlflowException:
+        return False
+    return True
+
+
+def _champion_summary() -> list[str]:
+    """The champion's honest out-of-fold figures, read back from the MLflow registry."""
+    try:
+        from mlflow import MlflowClient
+
+        from signal_pipeline.registry.tracking import configure_tracking
+
+        configure_tracking()
+        client = MlflowClient()
+        version = client.get_model_version_by_alias("signal-ensemble", "champion")
+        metrics = client.get_run(version.run_id).data.metrics
+    except Exception as exc:  # the summary must not fail a finished demo
+        return ["", f"(no champion model to summarise: {exc})"]
+
+    def fig(key: str, fmt: str = ".3f") -> str:
+        return format(metrics[key], fmt) if key in metrics else "n/a"
+
+    return [
+        "",
+        f"Champion: signal-ensemble version {version.version} (out of fold, walk-forward, purged):",
+        f"  accuracy {fig('oof_accuracy')} vs class prior {fig('baseline_class_prior_accuracy')}, "
+        f"log loss {fig('oof_log_loss')}, calibration error (held-out fold) "
+        f"{fig('calibration_holdout_ece_calibrated')}",
+        f"  backtest on out-of-fold signals: Sharpe {fig('backtest_sharpe', '.2f')}, "
+        f"total return {fig('backtest_total_return', '.2%')}, max drawdown "
+        f"{fig('backtest_max_drawdown', '.2%')}, {fig('backtest_trade_count', '.0f')} trades",
+    ]
 
 
 # ------------------------------------------------------------------------ ingest
@@ -304,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # MLflow's per-file download bars drown the stage lines on a terminal
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 
