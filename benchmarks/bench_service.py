@@ -27,10 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -44,6 +40,7 @@ import pandas as pd
 import yaml
 
 from benchmarks._util import percentiles_ms
+from bentos.signal_service.background import serving
 
 RATE = 50.0
 DURATION_S = 15.0
@@ -54,13 +51,6 @@ MAX_STEP_P95_S = 0.5
 READY_TIMEOUT_S = 180.0
 WORKERS = 64  # client threads
 WORKER_PROCESSES = min(os.cpu_count() or 1, 4)  # server workers
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _register_champion(tmp: Path) -> tuple[str, pd.DataFrame]:
@@ -192,7 +182,6 @@ def run() -> dict[str, Any]:
         tmp = Path(name)
         uri, bars = _register_champion(tmp)
         bodies = _bodies(bars)
-        port = _free_port()
         env = {
             **os.environ,
             "SIGNAL_PIPELINE_HOME": str(tmp / "home"),
@@ -206,38 +195,7 @@ def run() -> dict[str, Any]:
             ),
         }
         env.pop("SIGNAL_PIPELINE_REDIS_URL", None)  # the in-process cache
-        log_path = tmp / "bentoml.log"
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                [
-                    str(Path(sys.executable).with_name("bentoml")),
-                    "serve",
-                    "bentos.signal_service.service:SignalService",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                ],
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + READY_TIMEOUT_S
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(log_path.read_text()[-3000:])
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(log_path.read_text()[-3000:])
-                time.sleep(0.5)
+        with serving(env, tmp / "bentoml.log", ready_timeout_s=READY_TIMEOUT_S) as base:
             # warm-up: lazy imports, thread pools (bodies past the measured ones)
             _load(base, bodies[-50:], 10, 2)
             sequential = _sequential(base, bodies[-300:-50])
@@ -278,13 +236,6 @@ def run() -> dict[str, Any]:
                 best = rate
             out["max_sustained_rps"] = best
             return out
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
 
 
 if __name__ == "__main__":

@@ -4,30 +4,18 @@ unreachable: it must serve the local copy, with the offline signal (slow: a serv
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
+from bentos.signal_service.background import serving
 from signal_pipeline.features import compute_features
 from signal_pipeline.inference.loading import fetch_served_model
 from signal_pipeline_tests.inference.conftest import recent_bars
 
 from .conftest import Champion, request_body
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -36,7 +24,6 @@ def test_bentoml_serve_from_local_copy(champion: Champion, tmp_path: Path) -> No
     fetch_served_model(
         "champion", tracking_uri=champion.tracking_uri, root=home / "serving" / "champion"
     )
-    port = _free_port()
     env = {
         **os.environ,
         **champion.env,
@@ -45,37 +32,7 @@ def test_bentoml_serve_from_local_copy(champion: Champion, tmp_path: Path) -> No
         "SIGNAL_PIPELINE_SIGNALS_DB": f"sqlite:///{tmp_path / 'signals.db'}",
         "BENTOML_HOME": str(tmp_path / "bentoml"),
     }
-    bentoml = Path(sys.executable).with_name("bentoml")
-    log_path = tmp_path / "bentoml.log"
-    with open(log_path, "wb") as log:  # a file, not a pipe: a full pipe blocks the server
-        proc = subprocess.Popen(
-            [
-                str(bentoml),
-                "serve",
-                "bentos.signal_service.service:SignalService",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.5)
+    with serving(env, tmp_path / "bentoml.log") as base:
         model = httpx.get(f"{base}/model", timeout=5).json()["champion"]
         assert model["source"] == "local_copy" and model["version"] == champion.version
         assert "unreachable" in model["registry_error"]
@@ -97,10 +54,3 @@ def test_bentoml_serve_from_local_copy(champion: Champion, tmp_path: Path) -> No
         assert "signal_predictions_total" in httpx.get(f"{base}/metrics", timeout=5).text
         assert "/signal" in httpx.get(f"{base}/openapi.json", timeout=5).json()["paths"]
         assert httpx.get(f"{base}/signals/latest", timeout=5).status_code in (200, 404)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
