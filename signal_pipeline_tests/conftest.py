@@ -24,12 +24,18 @@ DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Point every location of settings.py at a temporary folder for the whole run."""
     home = tmp_path_factory.mktemp("signal_pipeline_home")
-    saved = {k: os.environ.get(k) for k in ("SIGNAL_PIPELINE_HOME", "DAGSTER_HOME")}
+    saved = {
+        k: os.environ.get(k)
+        for k in ("SIGNAL_PIPELINE_HOME", "DAGSTER_HOME", "MLFLOW_TRACKING_URI")
+    }
     os.environ["SIGNAL_PIPELINE_HOME"] = str(home)
     os.environ["DAGSTER_HOME"] = str(home / "dagster")
     (home / "dagster").mkdir()
-    for key in ("MLFLOW_TRACKING_URI", "SIGNAL_PIPELINE_SIGNALS_DB", "SIGNAL_PIPELINE_WAREHOUSE"):
+    for key in ("SIGNAL_PIPELINE_SIGNALS_DB", "SIGNAL_PIPELINE_WAREHOUSE"):
         os.environ.pop(key, None)
+    # MLflow's own default is ./mlflow.db of the working directory; a test that restores
+    # "the previous tracking URI" must land in the temporary home, never in the checkout.
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{home / 'mlflow.db'}"
     yield home
     for key, value in saved.items():
         if value is None:
