@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from signal_pipeline.data.contracts import OPTION_COLUMNS, OPTIONAL_OPTION_COLUMNS
 from signal_pipeline.data.sim_paths import BARS_PER_DAY, Oracle
 
 SESSION_TZ = "America/New_York"
@@ -90,20 +91,8 @@ def oracle_frame(
     return df
 
 
-CHAIN_COLUMNS: list[str] = [
-    "symbol",
-    "ts",
-    "expiry",
-    "strike",
-    "option_type",
-    "bid",
-    "ask",
-    "last",
-    "volume",
-    "open_interest",
-    "underlying_price",
-    "implied_volatility",
-]
+# the simulator knows the true IV, so its chains carry the optional column too
+CHAIN_COLUMNS: list[str] = [*OPTION_COLUMNS, *OPTIONAL_OPTION_COLUMNS]
 
 
 def chains_frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
