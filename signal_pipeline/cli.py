@@ -82,7 +82,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             raise_on_error=False,
         )
-        if _report_training(result, time.perf_counter() - t0) != 0:
+        if _report_stage(result, time.perf_counter() - t0) != 0:
             return 1
     _summarise_demo(settings, time.perf_counter() - started)
     return 0
@@ -197,17 +197,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     _say(f"training on the stored feature table: {', '.join(TRAINING_ASSETS)} ...")
     t0 = time.perf_counter()
     result = materialise(TRAINING_ASSETS, log_level=args.log_level, raise_on_error=False)
-    return _report_training(result, time.perf_counter() - t0)
+    return _report_stage(result, time.perf_counter() - t0)
 
 
-def _report_training(result, elapsed: float) -> int:
-    """Say how training ended; a refused promotion is an outcome, not a crash."""
+def _report_stage(result, elapsed: float) -> int:
+    """Say how a run ended; a refused promotion is an outcome, not a crash."""
     from signal_pipeline.defs.runs import failed_checks, failed_steps
 
     checks = failed_checks(result)
     steps = [s for s in failed_steps(result) if not s.endswith("promotion_policy")]
     if steps:
-        _say(f"training failed in {steps}; see the run {result.run_id[:8]} in the Dagster UI")
+        _say(f"failed in {steps}; see the run {result.run_id[:8]} in the Dagster UI")
         return 1
     for name, message in checks.items():
         _say(f"      {name}: challenger not promoted, champion unchanged ({message})")

@@ -18,7 +18,6 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -31,7 +30,6 @@ import pyarrow.parquet as pq
 
 SESSION_TZ = "America/New_York"
 _TMP_PREFIX = ".tmp-"
-_WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="warehouse-writer")
 _OLD_PREFIX = ".old-"
 
 
@@ -129,15 +127,10 @@ class Warehouse:
         tmp = base / f"{_TMP_PREFIX}date={date}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
-            for symbol, _ in parts:
-                (tmp / f"symbol={symbol}").mkdir()
-            # pyarrow releases the GIL while encoding and writing: a few threads overlap
-            # the per-file costs of the many small files a date holds
-            list(
-                _WRITERS.map(
-                    lambda p: pq.write_table(p[1], tmp / f"symbol={p[0]}" / "part-0.parquet"), parts
-                )
-            )
+            for symbol, rows in parts:
+                folder = tmp / f"symbol={symbol}"
+                folder.mkdir()
+                pq.write_table(rows, folder / "part-0.parquet")
             _fsync_dir(tmp)
             final = base / f"date={date}"
             old = base / f"{_OLD_PREFIX}date={date}-{uuid.uuid4().hex[:8]}"

@@ -34,10 +34,9 @@ class SymbolFeatures:
     history_rows: int  # 1-minute bars the computation used (warm-up included)
 
 
-def _history(warehouse: Warehouse, table: str, symbol: str, last_date: str) -> pd.DataFrame | None:
-    if table not in warehouse.tables():
-        return None
-    dates = [d for d in warehouse.partitions(table) if d <= last_date]
+def _history(
+    warehouse: Warehouse, table: str, symbol: str, dates: Sequence[str]
+) -> pd.DataFrame | None:
     if not dates:
         return None
     frame = warehouse.read(table, symbols=[symbol], dates=dates)
@@ -91,12 +90,17 @@ def _symbol_tasks(
     warehouse: Warehouse, symbols: Sequence[str], last: str, spec: FeatureSpec
 ) -> Iterator[SymbolTask]:
     """Each symbol's stored history up to ``last`` (symbols without bars are skipped)."""
+    # the stored dates of each table, listed once for all symbols
+    dates = {
+        table: [d for d in warehouse.partitions(table) if d <= last]
+        for table in ("raw_bars", "option_chains", "quotes")
+    }
     for symbol in symbols:
-        bars = _history(warehouse, "raw_bars", symbol, last)
+        bars = _history(warehouse, "raw_bars", symbol, dates["raw_bars"])
         if bars is None:
             continue
-        chains = _history(warehouse, "option_chains", symbol, last)
-        quotes = _history(warehouse, "quotes", symbol, last)
+        chains = _history(warehouse, "option_chains", symbol, dates["option_chains"])
+        quotes = _history(warehouse, "quotes", symbol, dates["quotes"])
         yield symbol, bars, spec, chains, quotes
 
 
