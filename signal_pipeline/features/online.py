@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from signal_pipeline.features.indicators import compute_indicator
+from signal_pipeline.features.kernels import Kernel, make_kernel
+from signal_pipeline.features.kernels import available as available_kernels
 from signal_pipeline.features.online_buffers import QUOTE_COLS, BarRing, Bucket
 from signal_pipeline.features.pipeline import (
     OPTIONS_SUFFIX,
@@ -53,6 +55,14 @@ class _Timeframe:
     groups: list[tuple[int, list[tuple[FeatureDef, int]]]]  # (def, first slot) by memory
     tech_columns: list[str]  # in spec order, as in the batch table
     micro_window: int
+    # Indicators with a streaming kernel (features.kernels): (def, first slot). Per symbol
+    # their kernels are warmed once on the trailing ``memory`` bars, then stepped per bar.
+    kernel_defs: list[tuple[FeatureDef, int]] = field(default_factory=list)
+    kernels: list[tuple[Kernel, int]] = field(default_factory=list)
+    warm: bool = False
+    pending: int = 0  # bars appended since the kernels last advanced
+    tech: np.ndarray = field(default_factory=lambda: np.empty(0))  # technical values
+    micro_names: tuple[str, ...] = ()
     bucket: Bucket = field(default_factory=Bucket)
     columns: list[str] = field(default_factory=list)
     values: np.ndarray = field(default_factory=lambda: np.empty(0))
@@ -70,7 +80,10 @@ class _SymbolState:
         self.tfs = [engine._make_tf(tf, len(names)) for tf in engine.spec.timeframes]
         self.quote: tuple[int, list[float]] = (-1, [np.nan] * len(QUOTE_COLS))
         self.seen_quote = False
-        self.chains: deque[pd.DataFrame] = deque(maxlen=engine.options_history)
+        # One entry per option-chain snapshot: [stamp, chain, its per-snapshot option
+        # features (None until computed)]; the IV rank/percentiles come from the entries'
+        # ATM IVs, so a new snapshot costs one snapshot's features, not the whole history.
+        self.chains: deque[list[Any]] = deque(maxlen=engine.options_history)
         self.pending_chain = False
         self.opt_columns: list[str] = []
         self.opt_values = np.empty(0)
@@ -85,7 +98,11 @@ class OnlineFeatureEngine:
     defaults to what exactness needs (the spec's longest memory per timeframe, and the
     microstructure window). A shorter history is allowed but then online values may
     differ from batch ones for recursive indicators. ``options_history``: chain
-    snapshots kept (default: the options family's ``iv_lookback`` + 1).
+    snapshots kept (default: the options family's ``iv_lookback`` + 1). ``kernels``: use
+    the compiled streaming kernels (:mod:`.kernels`) for the indicators that have one
+    (default); False recomputes every indicator with TA-Lib on its trailing window.
+    ``cache=False`` recomputes every block from the buffers on every bar (kernels
+    re-warmed from a fresh state), which is what the cache saves.
     """
 
     def __init__(
@@ -94,10 +111,13 @@ class OnlineFeatureEngine:
         history: int | Mapping[str, int] | None = None,
         cache: bool = True,
         options_history: int | None = None,
+        kernels: bool = True,
     ) -> None:
         self.spec = resolve_spec(spec)
         self.history = history
         self.cache = cache
+        self.kernels = kernels
+        self._kernel_names = set(available_kernels()) if kernels else set()
         self._micro = (
             _optional_module("microstructure") if self.spec.microstructure.enabled else None
         )
@@ -144,12 +164,17 @@ class OnlineFeatureEngine:
         # Indicators sharing a window length share its slice; results go to the slot of
         # their columns so the row keeps the spec's (= the batch table's) column order.
         groups: dict[int, list[tuple[FeatureDef, int]]] = {}
+        kernel_defs: list[tuple[FeatureDef, int]] = []
         columns: list[str] = []
         for d in self.spec.technical[tf]:
-            groups.setdefault(min(d.memory, keep), []).append((d, len(columns)))
+            if self.kernels and d.indicator in self._kernel_names:
+                kernel_defs.append((d, len(columns)))
+            else:
+                groups.setdefault(min(d.memory, keep), []).append((d, len(columns)))
             columns.extend(d.columns)
         return _Timeframe(tf, TIMEFRAMES[tf], BarRing(ncols, keep), sorted(groups.items()),
-                          columns, min(self._micro_window(tf), keep))  # fmt: skip
+                          columns, min(self._micro_window(tf), keep), kernel_defs,
+                          tech=np.full(len(columns), np.nan))  # fmt: skip
 
     # ------------------------------------------------------------------- public API
     @property
@@ -202,7 +227,7 @@ class OnlineFeatureEngine:
                 self._ingest(state, ts, values[i].tolist())
             for ts_chain, chain in chains_by_ts.items():
                 if ts_chain <= int(stamps[-1]):
-                    state.chains.append(chain)
+                    state.chains.append([ts_chain, chain, None])
                     state.pending_chain = True
             for tf in state.tfs:
                 tf.dirty = True
@@ -241,14 +266,20 @@ class OnlineFeatureEngine:
             if qts > ts:
                 raise BarStreamError(symbol, stamp, "quote_not_future",
                                      "the quote is stamped after the bar")  # fmt: skip
-        if chain is not None and len(chain) and (pd.DatetimeIndex(chain["ts"]).asi8 > ts).any():
-            raise BarStreamError(symbol, stamp, "chain_not_future",
-                                 "option chain snapshot is later than the bar")  # fmt: skip
+        snapshots: list[list[Any]] = []
+        if chain is not None and len(chain) and self._options is not None:
+            if (pd.DatetimeIndex(chain["ts"]).asi8 > ts).any():
+                raise BarStreamError(symbol, stamp, "chain_not_future",
+                                     "option chain snapshot is later than the bar")  # fmt: skip
+            snapshots = self._new_snapshots(state, chain)  # a bad chain raises here
         if quote is not None:
             self._add_quote(state, qts, tuple(float(quote[k]) for k in QUOTE_COLS))
         self._ingest(state, ts, row, position)
-        if chain is not None and len(chain):
-            self._add_chain(state, chain)
+        for entry in snapshots:
+            if state.chains and state.chains[-1][0] == entry[0]:
+                state.chains.pop()  # the same snapshot, revised: it replaces the last one
+            state.chains.append(entry)
+            state.pending_chain = True
         self._compute(state)
         self._stats["updates"] += 1
         return self._row(state)
@@ -301,6 +332,7 @@ class OnlineFeatureEngine:
             if tf.minutes == 1:
                 tf.ring.append(ts, row, state.quote)
                 tf.dirty = True
+                tf.pending += 1
                 continue
             b = tf.bucket
             close_minute = int(bucket_close_minute(minute, tf.minutes))
@@ -331,40 +363,104 @@ class OnlineFeatureEngine:
                     bar[names.index("vwap")] = b.pv / b.vsum if b.vsum > 0 else b.vwap_sum / b.count
                 tf.ring.append(ts, bar, state.quote)
                 tf.dirty = True
+                tf.pending += 1
                 b.count = 0
 
     def _add_quote(self, state: _SymbolState, ts: int, q: tuple[float, ...]) -> None:
         state.quote = (ts, list(q))
         state.seen_quote = True
 
-    def _add_chain(self, state: _SymbolState, chain: pd.DataFrame) -> None:
-        snap = pd.DatetimeIndex(chain["ts"]).asi8
-        if state.chains and int(snap.max()) == int(
-            pd.DatetimeIndex(state.chains[-1]["ts"]).asi8.max()
-        ):
-            if state.chains[-1].equals(chain):
-                return  # same snapshot again: the cached options row stands
-            state.chains.pop()
-        state.chains.append(chain)
-        state.pending_chain = True
+    def _new_snapshots(self, state: _SymbolState, chain: pd.DataFrame) -> list[list[Any]]:
+        """The chain's snapshots with their option features computed, less the one that
+        repeats the last snapshot unchanged (its cached row stands)."""
+        out = []
+        for ts_chain, snap in chain.groupby(pd.DatetimeIndex(chain["ts"]).asi8, sort=True):
+            snap = snap.reset_index(drop=True)
+            last = state.chains[-1] if state.chains else None
+            if last is not None and last[0] == ts_chain and last[1].equals(snap):
+                continue
+            out.append([int(ts_chain), snap, None])
+        if out:
+            self._fill_snapshot_rows(out)
+        return out
+
+    def _fill_snapshot_rows(self, entries: list[list[Any]]) -> None:
+        """Per-snapshot option features of the entries without them (one batch call)."""
+        per = self._options.options_features(
+            pd.concat([e[1] for e in entries], ignore_index=True), self.spec.options.params
+        )
+        names = [c for c in per.columns if c not in ("ts", "symbol")]
+        by_ts = dict(zip(pd.DatetimeIndex(per["ts"]).asi8.tolist(),
+                         per[names].to_numpy(np.float64), strict=True))  # fmt: skip
+        self._opt_names = names
+        for e in entries:
+            e[2] = by_ts[e[0]]
+
+    def _options_row(self, state: _SymbolState) -> None:
+        """The latest snapshot's option features, its IV rank and percentiles taken over
+        the kept snapshots (as the batch does over the same snapshots)."""
+        entries = state.chains
+        todo = [e for e in entries if e[2] is None or not self.cache]
+        if todo:
+            self._fill_snapshot_rows(todo)
+        names = self._opt_names
+        params = {**self._options.DEFAULT_OPTIONS_PARAMS, **self.spec.options.params}
+        days = list(params["term_days"])
+        anchor = 30 if 30 in days else days[len(days) // 2]  # as options_features picks it
+        atm = names.index(f"atm_iv_{anchor}d")
+        values = entries[-1][2].copy()
+        look = int(params["iv_lookback"])
+        history = np.array([e[2][atm] for e in list(entries)[-look:]])
+        for name, column in self._options._iv_history_features(history, params).items():
+            values[names.index(name)] = column[-1]
+        state.opt_columns = [f"{c}_{OPTIONS_SUFFIX}" for c in names]
+        state.opt_values = values
+
+    def _advance_kernels(self, tf: _Timeframe) -> None:
+        """Bring the kernels up to the ring's last bar: warm fresh ones on the trailing
+        window (first time, after more bars than the ring holds, or without the cache),
+        else step them over the bars appended since."""
+        ring, tech = tf.ring, tf.tech
+        pending, tf.pending = tf.pending, 0
+        if not tf.warm or not self.cache or pending >= ring.n:
+            tf.kernels = []
+            for d, slot in tf.kernel_defs:
+                k = make_kernel(d.indicator, d.params)
+                k.warm(ring.ohlcv(min(d.memory, ring.n)), tech, slot)
+                tf.kernels.append((k, slot))
+            tf.warm = True
+        elif pending == 1:
+            i = ring.n - 1
+            o, h, lo, c, v = ring.data[:5, i].tolist()
+            for k, slot in tf.kernels:
+                k.step(k.state, o, h, lo, c, v, tech, slot)
+        elif pending:
+            bars = ring.ohlcv(pending)
+            for k, slot in tf.kernels:
+                k.warm(bars, tech, slot)
 
     def _compute_tf(self, state: _SymbolState, tf: _Timeframe) -> None:
-        cols = list(tf.tech_columns)
-        vals = [np.nan] * len(cols)
-        ring = tf.ring
-        for memory, defs in tf.groups if ring.n else ():
+        ring, tech = tf.ring, tf.tech
+        if ring.n == 0:  # no closed bar yet: every value is missing
+            tf.columns, tf.values = list(tf.tech_columns), np.full(len(tf.tech_columns), np.nan)
+            return
+        if tf.kernel_defs:
+            self._advance_kernels(tf)
+        for memory, defs in tf.groups:
             window = ring.ohlcv(memory)
             for d, slot in defs:
                 outputs = compute_indicator(d.indicator, window, d.params)
                 for i, values in enumerate(outputs.values()):
-                    vals[slot + i] = values[-1] if values.size else np.nan
-        if tf.micro_window and self._micro is not None and ring.n:
+                    tech[slot + i] = values[-1] if values.size else np.nan
+        if tf.micro_window and self._micro is not None:
             micro = self._micro_last(state, tf)
-            cols.extend(f"{c}_{tf.name}" for c in micro)
-            vals.extend(micro.values())
-        if ring.n == 0:  # no closed bar yet: every value is missing
-            vals = [np.nan] * len(cols)
-        tf.columns, tf.values = cols, np.asarray(vals, dtype=np.float64)
+            names = tuple(micro)
+            if names != tf.micro_names:
+                tf.micro_names = names
+                tf.columns = [*tf.tech_columns, *(f"{c}_{tf.name}" for c in names)]
+            tf.values = np.concatenate((tech, np.fromiter(micro.values(), np.float64, len(names))))
+        else:
+            tf.columns, tf.values = tf.tech_columns, tech
 
     def _micro_last(self, state: _SymbolState, tf: _Timeframe) -> dict[str, float]:
         """The microstructure features of the last bar only, from the trailing buffer."""
@@ -400,16 +496,7 @@ class OnlineFeatureEngine:
                 self._stats["columns_reused"] += len(tf.columns)
         if self._options is not None and state.chains:
             if state.pending_chain or not self.cache:
-                per_snapshot = self._options.options_features(
-                    pd.concat(list(state.chains), ignore_index=True), self.spec.options.params
-                )
-                last = per_snapshot.iloc[-1]
-                state.opt_columns = [f"{c}_{OPTIONS_SUFFIX}" for c in per_snapshot.columns
-                                     if c not in ("ts", "symbol")]  # fmt: skip
-                state.opt_values = np.array(
-                    [last[c] for c in per_snapshot.columns if c not in ("ts", "symbol")],
-                    dtype=np.float64,
-                )
+                self._options_row(state)
                 state.pending_chain = False
                 self._stats["columns_computed"] += len(state.opt_columns)
             else:

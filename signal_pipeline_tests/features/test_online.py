@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
+from signal_pipeline.data.validation import OptionChainError
 from signal_pipeline.features import BarStreamError, OnlineFeatureEngine, compute_features
+from signal_pipeline.features.spec import DEFAULT_SPEC_PATH
 
 # Small spec whose 1m buffer wraps twice in 2,240 bars (RSI 5 keeps 165 bars; capacity 1,189).
 SMALL_SPEC = {
@@ -112,3 +115,54 @@ def test_history_override_sets_buffer_lengths(bars_small: pd.DataFrame) -> None:
     assert row["sma_5_1m"] == pytest.approx(batch["sma_5_1m"].iloc[-1], rel=1e-12)
     with pytest.raises(KeyError, match="ZZZ"):
         engine.latest("ZZZ")
+
+
+OPTIONS_SPEC = {
+    "timeframes": ["1m"],
+    "technical": {"ema": {"period": 5}},
+    "microstructure": {"enabled": False},
+    # a short IV window so that rank and percentiles have values within 6 sessions
+    "options": {"params": {"iv_lookback": 3, "iv_min_periods": 2}},
+}
+
+
+def test_option_history_features_follow_the_batch_snapshot_by_snapshot(market_small) -> None:
+    """Each new chain costs one snapshot's features; the IV rank and percentiles still
+    equal the batch's, which computes them over all snapshots at once."""
+    bars, chains = market_small.bars, market_small.option_chains
+    assert chains["ts"].nunique() >= 5
+    batch = compute_features(bars, option_chains=chains, spec=OPTIONS_SPEC)
+    engine = OnlineFeatureEngine(OPTIONS_SPEC, options_history=4)
+    engine.warm_start(bars.iloc[:400], option_chains=chains[chains["ts"] <= bars["ts"].iloc[399]])
+    online = _stream(engine, bars.iloc[400:], chains=chains[chains["ts"] > bars["ts"].iloc[399]])
+    history = [c for c in online.columns if c.startswith(("iv_rank", "iv_pctl"))]
+    assert history and online[history].iloc[-1].notna().all()
+    assert_rows_agree(online, batch.iloc[400:])
+
+
+def test_a_bad_chain_is_refused_before_the_bar_changes_anything(market_small) -> None:
+    bars, chains = market_small.bars, market_small.option_chains
+    engine = OnlineFeatureEngine(OPTIONS_SPEC)
+    rows = bars.iloc[:3].to_dict("records")
+    engine.update(rows[0])
+    chain = chains[chains["ts"] == chains["ts"].iloc[0]].copy()
+    chain["ts"] = rows[1]["ts"]
+    bad = chain.assign(bid=-1.0)
+    with pytest.raises(OptionChainError, match="negative_price"):
+        engine.update(rows[1], chain=bad)
+    # the refused update left the stream where it was: the same bar is accepted now
+    assert engine.update(rows[1], chain=chain).name == pd.Timestamp(rows[1]["ts"])
+
+
+def test_kernels_and_window_recompute_give_the_same_rows(bars_small: pd.DataFrame) -> None:
+    """The compiled streaming kernels against TA-Lib recomputed on each trailing window,
+    for the whole default technical spec."""
+    raw = yaml.safe_load(DEFAULT_SPEC_PATH.read_text())
+    spec = {**raw, "microstructure": {"enabled": False}, "options": {"enabled": False}}
+    fast, slow = OnlineFeatureEngine(spec), OnlineFeatureEngine(spec, kernels=False)
+    for engine in (fast, slow):
+        engine.warm_start(bars_small.iloc[:1200])
+    assert fast._kernel_names and len(fast.spec.technical_columns) > 350
+    a = _stream(fast, bars_small.iloc[1200:1500])
+    b = _stream(slow, bars_small.iloc[1200:1500])
+    assert_rows_agree(a, b.assign(symbol="AAA", ts=0))
