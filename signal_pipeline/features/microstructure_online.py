@@ -2,52 +2,222 @@
 
 The batch function evaluates every rolling window of a series; a streaming update needs
 only the window that ends at the newest bar. This module computes exactly that, with the
-same formulas on the same trailing bars (each window on its own, no running state), so
-its values equal the batch row's up to the order of floating-point summation (~1e-16
-relative). ``test_microstructure.py::test_last_row_equals_the_batch_row`` checks every
-column against the batch function; the online-vs-batch test checks the engine.
+same formulas on the same trailing bars (each window on its own, no running state), in one
+compiled call (:func:`~.microstructure_kernels.micro_last_kernel`): sums in numpy's own
+pairwise order, so values equal the batch row's up to the last-place differences of
+``log``/``exp`` between maths libraries. Per call it costs a few microseconds: the
+parameters (column names, packed windows, quote age) are resolved once per distinct
+``params`` and cached, and the session's first bar comes from cached local-day bounds
+instead of converting every stamp. ``test_microstructure_online.py`` checks every column
+against the batch function at every bar of awkward streams (untraded and flat stretches,
+quote holes, daylight-saving changes). One deliberate difference from the numpy code this
+replaced: a profile window holding a non-finite price gives NaN profile values instead of
+numpy's ``bincount`` error.
+
+:func:`microstructure_last` returns the familiar name → value dict;
+:func:`microstructure_last_values` returns the same values as a float64 vector, in the
+order of :func:`microstructure_last_names`, for callers that keep the names once.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
-from signal_pipeline.features.liquidity import corwin_schultz_pairs
-from signal_pipeline.features.microstructure import bar_buy_volume, tick_rule_signs
+from signal_pipeline.features import microstructure_kernels as mk
 from signal_pipeline.features.microstructure_inputs import (
-    FloatArray,
     MicroBars,
+    MicrostructureInputError,
     QuoteArrays,
     local_days,
 )
-from signal_pipeline.features.price_levels import volume_profile_last
 
-_NAN = float("nan")
+__all__ = ["microstructure_last", "microstructure_last_names", "microstructure_last_values"]
+
+_F8 = np.dtype(np.float64)
+_I8 = np.dtype(np.int64)
+_NS_PER_S = 1_000_000_000
+_EMPTY_TS = np.empty(0, dtype=np.int64)
+_EMPTY = np.empty(0)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+# Integer parameters in the kernel's packing order (microstructure_kernels.P_*).
+_WINDOWS = ("spread_window", "flow_window", "volume_lookback", "vwap_window",
+            "profile_window", "profile_bins", "level_window", "amihud_window")  # fmt: skip
 
 
-def _div(num: float, den: float, when_zero: float = _NAN) -> float:
-    return num / den if den > 0 else when_zero
+class _Config(NamedTuple):
+    windows: NDArray[np.int64]  # packed as microstructure_kernels.P_*
+    max_age_ns: int
+    tz: str
+    names: tuple[str, ...]  # all N_OUT slots, quote_imbalance first
 
 
-def _quote_last(bars: MicroBars, quotes: QuoteArrays, max_age_ns: int) -> tuple[float, ...]:
-    """Quoted (absolute spread, relative spread, size imbalance) at the last bar's close."""
-    ts = int(bars.ts[-1])
-    at = int(np.searchsorted(quotes.ts, ts, side="right")) - 1
-    if at < 0 or ts - int(quotes.ts[at]) > max_age_ns:
-        return _NAN, _NAN, _NAN
-    bid, ask = float(quotes.bid[at]), float(quotes.ask[at])
-    bid_size, ask_size = float(quotes.bid_size[at]), float(quotes.ask_size[at])
-    size = bid_size + ask_size
-    imbalance = (bid_size - ask_size) / size if size > 0 else 0.0
-    if bid != bid:
-        imbalance = _NAN
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rel = float(np.float64(ask - bid) / np.float64(0.5 * (ask + bid)))
-    return ask - bid, rel, imbalance
+_CONFIGS: dict[Any, _Config] = {}
+_MAX_CONFIGS = 64
+
+
+def _make_config(params: Mapping[str, Any]) -> _Config:
+    windows = [int(params[k]) for k in _WINDOWS]
+    small = [f"{k}={w}" for k, w in zip(_WINDOWS, windows, strict=True) if w < 1]
+    if small:
+        raise MicrostructureInputError(
+            f"microstructure params {small}: windows and profile_bins must be >= 1"
+        )
+    sw, fw, lw, vw, pw, bins, level, aw = windows
+    names = ("quote_imbalance", "spread_abs", "spread_rel", f"cs_spread_{sw}",
+             f"roll_spread_{sw}", f"buy_pressure_{fw}_{lw}", f"sell_pressure_{fw}_{lw}",
+             f"order_imbalance_{fw}", f"tick_imbalance_{fw}", "vwap_dev_session",
+             f"vwap_dev_{vw}", f"vp_poc_dist_{pw}_{bins}", f"vp_concentration_{pw}_{bins}",
+             f"support_dist_{level}", f"resistance_dist_{level}", f"breakout_up_{level}",
+             f"breakout_down_{level}", f"amihud_{aw}")  # fmt: skip
+    assert len(names) == mk.N_OUT
+    packed = np.array(windows, dtype=np.int64)
+    packed.flags.writeable = False  # shared by every call with these params
+    return _Config(
+        packed,
+        int(pd.Timedelta(params["quote_max_age"]).value),
+        str(params["session_tz"]),
+        names,
+    )
+
+
+def _config(params: Mapping[str, Any]) -> _Config:
+    """The resolved ``params``, cached by their items (a dict of the same contents hits)."""
+    try:
+        key = tuple(params.items())
+        cfg = _CONFIGS.get(key)
+    except TypeError:  # an unhashable value: resolve it every call
+        return _make_config(params)
+    if cfg is None:
+        cfg = _make_config(params)
+        if len(_CONFIGS) >= _MAX_CONFIGS:
+            _CONFIGS.clear()
+        _CONFIGS[key] = cfg
+    return cfg
+
+
+# ------------------------------------------------------------------ session (local day)
+# Per zone, the UTC bounds [start, end) of recently seen local days, each checked against
+# local_days: a bar stamped in [start, end) belongs to that day and the day's first bar is
+# the first stamped at or after ``start``.
+_DAYS: dict[str, list[tuple[int, int]]] = {}
+_MAX_DAYS = 4
+
+
+def _utc_ns(moment: dt.datetime) -> int:
+    delta = moment - _EPOCH  # exact integer arithmetic (no float seconds)
+    return (delta.days * 86_400 + delta.seconds) * _NS_PER_S + delta.microseconds * 1000
+
+
+def _local_midnight_ns(day: int, zone: ZoneInfo) -> int:
+    """The UTC instant of local midnight opening ``day`` (days since 1970-01-01); when
+    midnight falls in a clock gap, the instant the day starts (the gap's end)."""
+    date = dt.date(1970, 1, 1) + dt.timedelta(days=day)
+    return _utc_ns(dt.datetime(date.year, date.month, date.day, tzinfo=zone))
+
+
+def _day_bounds(ts_ns: int, tz: str) -> tuple[int, int] | None:
+    """UTC [start, end) of the local day holding ``ts_ns``, verified with
+    :func:`local_days` (the batch table's session labels) on a one-minute grid across the
+    day and at both edges; None when the zone's day is not one contiguous run there."""
+    day = int(local_days(np.array([ts_ns], dtype=np.int64), tz)[0])
+    zone = ZoneInfo(tz)
+    start, end = _local_midnight_ns(day, zone), _local_midnight_ns(day + 1, zone)
+    if not start <= ts_ns < end:
+        return None
+    grid = np.concatenate(
+        ([start - 1], np.arange(start, end, 60 * _NS_PER_S, dtype=np.int64), [end - 1, end])
+    )
+    days = local_days(grid, tz)
+    if days[0] < day and days[-1] > day and (days[1:-1] == day).all():
+        return start, end
+    return None
+
+
+def _session_start_ns(ts_ns: int, tz: str) -> int | None:
+    """UTC start of the local day of ``ts_ns`` in ``tz`` (None: resolve per stamp)."""
+    seen = _DAYS.get(tz)
+    if seen is not None:
+        for start, end in seen:
+            if start <= ts_ns < end:
+                return start
+    bounds = _day_bounds(ts_ns, tz)
+    if bounds is None:
+        return None
+    seen = _DAYS.setdefault(tz, [])
+    seen.insert(0, bounds)
+    del seen[_MAX_DAYS:]
+    return bounds[0]
+
+
+# ----------------------------------------------------------------------------- entry
+def _f8(a: Any) -> NDArray[np.float64]:
+    if type(a) is np.ndarray and a.dtype is _F8 and a.flags.c_contiguous:
+        return a
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _i8(a: Any) -> NDArray[np.int64]:
+    if type(a) is np.ndarray and a.dtype is _I8 and a.flags.c_contiguous:
+        return a
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def _compute(bars: MicroBars, quotes: QuoteArrays | None, cfg: _Config) -> NDArray[np.float64]:
+    """All :data:`~.microstructure_kernels.N_OUT` slots of the last bar."""
+    ts, close = _i8(bars.ts), _f8(bars.close)
+    n = close.size
+    if n == 0 or ts.size != n:
+        raise MicrostructureInputError(
+            f"bars hold {n} closes and {ts.size} stamps: microstructure_last needs at "
+            "least one bar, every column of the same length"
+        )
+    ts_last = int(ts[n - 1])
+    start_ns = _session_start_ns(ts_last, cfg.tz)
+    start = -1
+    if start_ns is None:  # per-stamp local days, as the batch table labels sessions
+        days = local_days(ts, cfg.tz)
+        start, start_ns = int(np.searchsorted(days, days[-1])), 0
+    bar_bid = bar_ask = np.nan
+    if quotes is not None:
+        mode = mk.QUOTES_TABLE
+        q_ts, q_bid, q_ask = _i8(quotes.ts), _f8(quotes.bid), _f8(quotes.ask)
+        q_bid_size, q_ask_size = _f8(quotes.bid_size), _f8(quotes.ask_size)
+    else:
+        q_ts, q_bid, q_ask, q_bid_size, q_ask_size = _EMPTY_TS, _EMPTY, _EMPTY, _EMPTY, _EMPTY
+        mode = mk.QUOTES_NONE
+        if bars.bid is not None and bars.ask is not None:
+            mode = mk.QUOTES_BAR
+            bar_bid, bar_ask = float(bars.bid[-1]), float(bars.ask[-1])
+    out = np.empty(mk.N_OUT)
+    mk.micro_last_kernel(ts, _f8(bars.high), _f8(bars.low), close, _f8(bars.volume),
+                         _f8(bars.price), q_ts, q_bid, q_ask, q_bid_size, q_ask_size,
+                         bar_bid, bar_ask, mode, cfg.max_age_ns, start_ns, start,
+                         cfg.windows, out)  # fmt: skip
+    return out
+
+
+def microstructure_last_names(params: Mapping[str, Any], quotes: bool) -> tuple[str, ...]:
+    """Names of :func:`microstructure_last_values`' slots (``quotes``: a quote table is
+    passed, which adds ``quote_imbalance`` in front), as the batch table orders them."""
+    names = _config(params).names
+    return names if quotes else names[1:]
+
+
+def microstructure_last_values(
+    bars: MicroBars, quotes: QuoteArrays | None, params: Mapping[str, Any]
+) -> NDArray[np.float64]:
+    """:func:`microstructure_last` as a fresh float64 vector, in the order of
+    ``microstructure_last_names(params, quotes is not None)``."""
+    out = _compute(bars, quotes, _config(params))
+    return out if quotes is not None else out[1:]
 
 
 def microstructure_last(
@@ -55,113 +225,10 @@ def microstructure_last(
 ) -> dict[str, float]:
     """Microstructure features of the LAST bar of ``bars`` (a trailing buffer holding at
     least :func:`~.microstructure.microstructure_warmup` bars and the current session),
-    named and ordered as :func:`~.microstructure.microstructure_columns` names them."""
-    n = bars.close.size
-    high, low, close, volume, price = bars.high, bars.low, bars.close, bars.volume, bars.price
-    c = float(close[-1])
-    sw, fw = int(params["spread_window"]), int(params["flow_window"])
-    lw = int(params["volume_lookback"])
-    out: dict[str, float] = {}
-
-    cs = _NAN
-    if n >= sw + 1:
-        k = sw + 1
-        cs = float(corwin_schultz_pairs(high[-k:], low[-k:], close[-k:])[1:].sum()) / sw
-    abs_spread, rel_spread = cs * c, cs
-    quote: tuple[float, ...] | None = None
+    named and ordered as :func:`~.microstructure.microstructure_columns` names them
+    (``params`` complete, see :func:`~.microstructure.microstructure_params`)."""
+    cfg = _config(params)
+    values = _compute(bars, quotes, cfg).tolist()
     if quotes is not None:
-        quote = _quote_last(bars, quotes, pd.Timedelta(params["quote_max_age"]).value)
-        out["quote_imbalance"] = quote[2]
-    elif bars.bid is not None and bars.ask is not None:
-        bid, ask = float(bars.bid[-1]), float(bars.ask[-1])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            quote = (ask - bid, float(np.float64(ask - bid) / np.float64(0.5 * (ask + bid))))
-    if quote is not None and np.isfinite(quote[1]):
-        abs_spread, rel_spread = quote[0], quote[1]
-    out["spread_abs"] = abs_spread
-    out["spread_rel"] = rel_spread
-    out[f"cs_spread_{sw}"] = cs
-    out[f"roll_spread_{sw}"] = _roll_last(close, sw)
-
-    buy_pressure = sell_pressure = order = ticks = _NAN
-    if n >= fw:
-        v = volume[-fw:]
-        buy = bar_buy_volume(high[-fw:], low[-fw:], close[-fw:], v)
-        buy_sum, vol_sum = float(buy.sum()), float(v.sum())
-        sell_sum = float((v - buy).sum())
-        # The tick rule carries the sign of the latest price change, however old: all bars.
-        signed = float((tick_rule_signs(close)[-fw:] * v).sum())
-        order = (buy_sum - sell_sum) / vol_sum if vol_sum > 0 else 0.0
-        ticks = signed / vol_sum if vol_sum > 0 else 0.0
-        if n >= lw:
-            normal = float(volume[-lw:].sum()) / lw
-            buy_pressure = _div(buy_sum / fw, normal)
-            sell_pressure = _div(sell_sum / fw, normal)
-    out[f"buy_pressure_{fw}_{lw}"] = buy_pressure
-    out[f"sell_pressure_{fw}_{lw}"] = sell_pressure
-    out[f"order_imbalance_{fw}"] = order
-    out[f"tick_imbalance_{fw}"] = ticks
-
-    # The session VWAP runs from the first bar of the last bar's local day.
-    days = local_days(bars.ts, str(params["session_tz"]))
-    start = int(np.searchsorted(days, days[-1]))
-    cum_pv = float(np.cumsum(price[start:] * volume[start:])[-1])
-    cum_v = float(np.cumsum(volume[start:])[-1])
-    out["vwap_dev_session"] = c / (cum_pv / cum_v if cum_v > 0 else float(price[-1])) - 1.0
-    vw = int(params["vwap_window"])
-    vwap_dev = _NAN
-    if n >= vw:
-        p, v = price[-vw:], volume[-vw:]
-        v_sum = float(v.sum())
-        vwap = float((p * v).sum()) / v_sum if v_sum > 0 else float(p.sum()) / vw
-        vwap_dev = c / vwap - 1.0
-    out[f"vwap_dev_{vw}"] = vwap_dev
-
-    pw, bins = int(params["profile_window"]), int(params["profile_bins"])
-    poc = concentration = _NAN
-    if n >= pw:
-        poc, concentration = volume_profile_last(price[-pw:], volume[-pw:], bins)
-    out[f"vp_poc_dist_{pw}_{bins}"] = c / poc - 1.0
-    out[f"vp_concentration_{pw}_{bins}"] = concentration
-
-    level = int(params["level_window"])
-    support_dist = resistance_dist = up = down = _NAN
-    if n > level:
-        resistance = float(high[-level - 1 : -1].max())
-        support = float(low[-level - 1 : -1].min())
-        support_dist, resistance_dist = c / support - 1.0, resistance / c - 1.0
-        up, down = float(c > resistance), float(c < support)
-    out[f"support_dist_{level}"] = support_dist
-    out[f"resistance_dist_{level}"] = resistance_dist
-    out[f"breakout_up_{level}"] = up
-    out[f"breakout_down_{level}"] = down
-
-    aw = int(params["amihud_window"])
-    out[f"amihud_{aw}"] = _amihud_last(close, volume, aw)
-    return out
-
-
-def _roll_last(close: FloatArray, window: int) -> float:
-    """Roll spread of the window ending at the last bar (see :func:`~.liquidity.roll_spread`)."""
-    if close.size < window + 2 or window < 2:
-        return _NAN
-    ret = np.diff(np.log(close[-window - 2 :]))
-    x, y = ret[1:], ret[:-1]
-    cov = float(((x - x.mean()) * (y - y.mean())).sum()) / (window - 1)
-    return 2.0 * float(np.sqrt(max(-cov, 0.0))) if cov == cov else _NAN
-
-
-def _amihud_last(close: FloatArray, volume: FloatArray, window: int) -> float:
-    """Amihud illiquidity of the window ending at the last bar (see
-    :func:`~.liquidity.amihud_illiquidity`)."""
-    if close.size < window + 1:
-        return _NAN
-    c = close[-window - 1 :]
-    ret = np.abs(np.diff(np.log(c)))
-    dollar = c[1:] * volume[-window:]
-    traded = dollar > 0
-    if not traded.any():
-        return _NAN
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(traded, ret / dollar * 1e6, 0.0)
-    return float(ratio.sum()) / float(traded.sum())
+        return dict(zip(cfg.names, values, strict=True))
+    return dict(zip(cfg.names[1:], values[1:], strict=True))

@@ -14,6 +14,7 @@ microstructure family computes only the newest bar's row
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,10 @@ _OPTIONAL = ("vwap", "trades", "bid", "ask")
 _TZ = ZoneInfo(SESSION_TZ)
 
 
+def _finite(*values: float) -> bool:
+    return all(map(math.isfinite, values))
+
+
 @dataclass
 class _Timeframe:
     name: str
@@ -74,6 +79,10 @@ class _SymbolState:
     def __init__(self, symbol: str, names: tuple[str, ...], engine: OnlineFeatureEngine) -> None:
         self.symbol = symbol
         self.names = names
+        # How a higher-timeframe bar aggregates the optional columns (after OHLCV).
+        self.sum_cols = [i for i, n in enumerate(names) if n == "trades"]
+        self.last_cols = [i for i, n in enumerate(names) if i >= 5 and n != "trades"]
+        self.vwap_col = names.index("vwap") if "vwap" in names else -1
         self.last_ts: int | None = None
         self.day = -1
         self.minute = -1
@@ -254,7 +263,7 @@ class OnlineFeatureEngine:
             row = [float(bar[c]) for c in names]
             state = self._state(symbol, names)
         o, h, lo, c, v = row[:5]
-        if not (lo > 0 and o > 0 and h > 0 and c > 0 and v >= 0 and np.isfinite(row[:5]).all()):
+        if not (lo > 0 and o > 0 and h > 0 and c > 0 and v >= 0 and _finite(o, h, lo, c, v)):
             raise BarStreamError(symbol, pd.Timestamp(ts, tz="UTC"), "positive_finite",
                                  "prices must be finite and > 0, volume finite and >= 0")  # fmt: skip
         # Every check runs before any state changes: a refused bar leaves the stream as it was.
@@ -327,7 +336,6 @@ class OnlineFeatureEngine:
     ) -> None:
         day, minute = position or self._locate(state, ts)
         state.last_ts, state.day, state.minute = ts, day, minute
-        names = state.names
         for tf in state.tfs:
             if tf.minutes == 1:
                 tf.ring.append(ts, row, state.quote)
@@ -341,26 +349,28 @@ class OnlineFeatureEngine:
                 b.row, b.pv, b.vsum, b.vwap_sum = list(row), 0.0, 0.0, 0.0
             else:
                 r = b.row
-                for i, name in enumerate(names):
-                    if name == "high":
-                        r[i] = max(r[i], row[i])
-                    elif name == "low":
-                        r[i] = min(r[i], row[i])
-                    elif name in ("volume", "trades"):
-                        r[i] += row[i]
-                    elif name != "open":
-                        r[i] = row[i]
+                # high: max, low: min, volume and trades: sums, the rest: last value
+                if row[1] > r[1]:
+                    r[1] = row[1]
+                if row[2] < r[2]:
+                    r[2] = row[2]
+                r[3] = row[3]
+                r[4] += row[4]
+                for i in state.sum_cols:
+                    r[i] += row[i]
+                for i in state.last_cols:
+                    r[i] = row[i]
             b.count += 1
-            if "vwap" in names:
-                iv = names.index("vwap")
+            iv = state.vwap_col
+            if iv >= 0:
                 b.pv += row[iv] * row[4]
                 b.vsum += row[4]
                 b.vwap_sum += row[iv]
             if minute == close_minute:
                 bar = list(b.row)
-                if "vwap" in names:
+                if iv >= 0:
                     # Same as the batch: volume-weighted, the plain mean when no volume traded.
-                    bar[names.index("vwap")] = b.pv / b.vsum if b.vsum > 0 else b.vwap_sum / b.count
+                    bar[iv] = b.pv / b.vsum if b.vsum > 0 else b.vwap_sum / b.count
                 tf.ring.append(ts, bar, state.quote)
                 tf.dirty = True
                 tf.pending += 1
@@ -453,17 +463,19 @@ class OnlineFeatureEngine:
                 for i, values in enumerate(outputs.values()):
                     tech[slot + i] = values[-1] if values.size else np.nan
         if tf.micro_window and self._micro is not None:
-            micro = self._micro_last(state, tf)
-            names = tuple(micro)
+            names, micro = self._micro_last(state, tf)
             if names != tf.micro_names:
                 tf.micro_names = names
                 tf.columns = [*tf.tech_columns, *(f"{c}_{tf.name}" for c in names)]
-            tf.values = np.concatenate((tech, np.fromiter(micro.values(), np.float64, len(names))))
+            tf.values = np.concatenate((tech, micro))
         else:
             tf.columns, tf.values = tf.tech_columns, tech
 
-    def _micro_last(self, state: _SymbolState, tf: _Timeframe) -> dict[str, float]:
-        """The microstructure features of the last bar only, from the trailing buffer."""
+    def _micro_last(
+        self, state: _SymbolState, tf: _Timeframe
+    ) -> tuple[tuple[str, ...], np.ndarray]:
+        """The microstructure features of the last bar only, from the trailing buffer:
+        (names, values)."""
         m = self._micro
         ring, names = tf.ring, state.names
         s, e = max(0, ring.n - tf.micro_window), ring.n
@@ -482,7 +494,9 @@ class OnlineFeatureEngine:
             quotes = m.QuoteArrays(ring.qts[known], *(ring.quote[i, known] for i in range(4)))
         if tf.micro_params is None:
             tf.micro_params = m.microstructure_params(self.spec.microstructure.params_for(tf.name))
-        return self._micro_online.microstructure_last(bars, quotes, tf.micro_params)
+        mo = self._micro_online
+        return (mo.microstructure_last_names(tf.micro_params, quotes is not None),
+                mo.microstructure_last_values(bars, quotes, tf.micro_params))  # fmt: skip
 
     def _compute(self, state: _SymbolState) -> None:
         for tf in state.tfs:
