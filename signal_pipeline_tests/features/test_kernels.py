@@ -44,7 +44,19 @@ def _awkward(n: int = 1500) -> Ohlcv:
     return Ohlcv(open_, high, low, close, volume)
 
 
-PATHS = {"walk": lambda: reference_walk(4000), "awkward": _awkward}
+def _gapped(n: int = 2500) -> Ohlcv:
+    """Opens away from the previous close (candle patterns' gaps and engulfing bodies),
+    prices rounded to a cent (ties between highs, lows and closes), zero-volume bars."""
+    rng = np.random.default_rng(11)
+    close = np.round(20.0 * np.exp(np.cumsum(rng.normal(0, 0.01, n))), 2)
+    open_ = np.round(close * np.exp(rng.normal(0, 0.006, n)), 2)
+    high = np.maximum(open_, close) + np.round(np.abs(rng.normal(0, 0.05, n)), 2)
+    low = np.minimum(open_, close) - np.round(np.abs(rng.normal(0, 0.05, n)), 2)
+    volume = np.where(rng.random(n) < 0.1, 0.0, rng.integers(1, 500, n) * 100.0)
+    return Ohlcv(open_, high, low, close, volume)
+
+
+PATHS = {"walk": lambda: reference_walk(4000), "awkward": _awkward, "gapped": _gapped}
 
 
 def _assert_agree(got: np.ndarray, want: dict[str, np.ndarray], label: str) -> None:
