@@ -19,6 +19,11 @@ next bar, updates ``state`` and writes the indicator's outputs for that bar to
 ``out[at : at + outputs]``, in the registry entry's column order. Factories register by
 indicator name with :func:`kernel`; :func:`make_kernel` returns a fresh kernel, or None
 when an indicator has none (the online engine then keeps the window-recompute path).
+
+Modules: ``recursive`` (EMA family, Wilder smoothing, KAMA, SAR, MACD, the ADX family,
+A/D and OBV), ``window`` (finite windows: moving averages, regressions, bands, ranges,
+oscillators, candle patterns), ``cycle`` (the Hilbert transform family and MAMA);
+``_arith`` holds TA-Lib's fused multiply-add.
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ class Kernel:
 Factory = Callable[..., tuple[StepFn, np.ndarray, int]]
 KERNELS: dict[str, Factory] = {}
 # Modules whose import fills KERNELS (one per indicator family).
-_MODULES = ("overlap", "recursive", "window", "cycle")
+_MODULES = ("recursive", "window", "cycle")
 _loaded = False
 
 

@@ -31,12 +31,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import njit
 
 from signal_pipeline.features.kernels import kernel
+from signal_pipeline.features.kernels._arith import fma as _fma
 
 NAN = np.nan
 
@@ -113,25 +111,6 @@ _SIN_T, _COS_T = _dft_tables()
 
 
 # ------------------------------------------------------------------------ engine
-@intrinsic
-def _fma(typingctx, x, y, z):
-    """``x * y + z`` rounded once (IEEE fused multiply-add, ``llvm.fma``: the FMA
-    instruction, or libm's ``fma`` on a CPU without one). TA-Lib's C code calls ``fma()``
-    for its recursive smoothings, on every CPU; a separate multiply and add would differ
-    from it in the last bits. Arguments are cast to float64 at the call."""
-    if not all(isinstance(t, types.Float) for t in (x, y, z)):
-        return None
-    sig = types.float64(types.float64, types.float64, types.float64)
-
-    def codegen(context, builder, signature, args):
-        f64 = ir.DoubleType()
-        fnty = ir.FunctionType(f64, [f64, f64, f64])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.fma.f64")
-        return builder.call(fn, args)
-
-    return sig, codegen
-
-
 @njit(cache=True, inline="always")
 def _filt(s, base, ring, x, gain):
     """One step of a Hilbert filter: TA-Lib's 7-tap FIR over every other bar (taps in a

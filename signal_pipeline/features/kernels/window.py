@@ -27,11 +27,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
 from signal_pipeline.features.kernels import kernel
+from signal_pipeline.features.kernels._arith import fma as _fma
 
 NAN = np.nan
 # TA-Lib's zero band (TA_EPSILON in ta_utility.h): TA_IS_ZERO(v) is |v| < EPS,
@@ -263,21 +262,6 @@ def _midprice(period: int):
 
 
 # ------------------------------------------------------------- linear regression
-@intrinsic
-def _fma(typingctx, a, b, c):
-    """a * b + c rounded once (LLVM's fma: the FMA instruction where the CPU has one),
-    as TA-Lib's LINEARREG and TSF form their outputs."""
-    sig = types.float64(types.float64, types.float64, types.float64)
-
-    def codegen(context, builder, signature, args):
-        f64 = ir.DoubleType()
-        fnty = ir.FunctionType(f64, [f64, f64, f64])
-        fn = builder.module.declare_intrinsic("llvm.fma", [f64], fnty)
-        return builder.call(fn, args)
-
-    return sig, codegen
-
-
 @njit(cache=True)
 def _linreg_prime(s, r, p, i):
     """Fresh window sums for the window ending at bar ``i``: sum of y and of x * y with

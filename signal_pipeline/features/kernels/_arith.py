@@ -1,0 +1,25 @@
+"""Arithmetic the kernels share with TA-Lib's C code.
+
+TA-Lib (C 0.8.x) writes its recursive smoothers with ``fma()``: ``a * b + c`` rounded
+once (the FMA instruction where the CPU has it, libm's correctly rounded ``fma()``
+elsewhere, so the result is the same on every machine). A separate multiply and add
+differs from it in the last bits; LLVM's fma intrinsic is the same operation.
+"""
+
+from __future__ import annotations
+
+from numba import types
+from numba.extending import intrinsic
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """``a * b + c`` rounded once (float64)."""
+    if not all(isinstance(t, types.Float) for t in (a, b, c)):
+        return None
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return sig, codegen
