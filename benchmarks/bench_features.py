@@ -24,7 +24,6 @@ import psutil
 from benchmarks._util import peak_rss_mib, percentiles_ms, timer
 from signal_pipeline.data import simulate_market
 from signal_pipeline.features import OnlineFeatureEngine, load_feature_spec
-from signal_pipeline.features.indicators import compute_indicator, reference_walk
 from signal_pipeline.features.pipeline import iter_features
 
 TECHNICAL_ONLY = {"microstructure": {"enabled": False}, "options": {"enabled": False}}
@@ -92,44 +91,58 @@ def online_figures(stream_bars: int) -> dict[str, Any]:
     )
     out.update({f"online_technical_only_cpu_{k}": v for k, v in percentiles_ms(tech_cpu).items()})
 
-    # The cache's worth in time: the same stream with every timeframe recomputed each bar.
-    n = min(300, len(records))
+    # The path before the streaming kernels: every indicator recomputed by TA-Lib on its
+    # trailing memory window at each close (OnlineFeatureEngine(kernels=False)).
+    window = OnlineFeatureEngine(kernels=False)
+    window.warm_start(bars.iloc[:cut], quotes=quotes.iloc[:cut],
+                      option_chains=chains[chains["ts"] <= warm_end])  # fmt: skip
+    window_cpu: list[float] = []
+    _stream(window, records, window_cpu)
+    out.update({f"online_window_recompute_cpu_{k}": v
+                for k, v in percentiles_ms(window_cpu).items()})  # fmt: skip
+
+    # The cache's worth in time: the same stream with every block recomputed from the
+    # buffers on every bar (kernels re-warmed from a fresh state each time).
+    n = min(100, len(records))
     nocache = OnlineFeatureEngine(cache=False)
     nocache.warm_start(bars.iloc[:cut], quotes=quotes.iloc[:cut],
                        option_chains=chains[chains["ts"] <= warm_end])  # fmt: skip
     slow = _stream(nocache, records[:n])
     out["cache_saved_share_of_time"] = round(1.0 - sum(full[:n]) / sum(slow), 4)
     out["online_no_cache_p50_ms"] = percentiles_ms(slow)["p50_ms"]
+    out.update(block_figures(bars, quotes, chains, cut, records))
     return out
 
 
-def block_figures(repeats: int = 21) -> dict[str, Any]:
-    """What one timeframe block costs the online engine: every technical indicator of the
-    default spec computed on its memory window, in spec order (as the engine does when
-    that timeframe's bar closes); the median over ``repeats`` blocks, and the three
-    costliest indicators of the 5m block. Repeats alternate between two different bar
-    series so that no result computed for the previous block can be reused."""
-    spec = load_feature_spec()
+def block_figures(bars: pd.DataFrame, quotes: pd.DataFrame, chains: pd.DataFrame, cut: int,
+                  records: list[tuple]) -> dict[str, Any]:  # fmt: skip
+    """What one timeframe block costs the online engine when its bar closes (kernels
+    stepped, indicators without a kernel recomputed, the microstructure row): the mean
+    CPU time of the engine's block computation per timeframe over the stream, and how
+    many of the spec's indicator entries run as streaming kernels."""
+    engine = OnlineFeatureEngine()
+    engine.warm_start(bars.iloc[:cut], quotes=quotes.iloc[:cut],
+                      option_chains=chains[chains["ts"] <= bars["ts"].iloc[cut - 1]])  # fmt: skip
+    spent: dict[str, list[float]] = {}
+    compute_tf = engine._compute_tf
+
+    def timed(state: Any, tf: Any) -> None:
+        start = time.thread_time()
+        compute_tf(state, tf)
+        spent.setdefault(tf.name, []).append(time.thread_time() - start)
+
+    engine._compute_tf = timed  # type: ignore[method-assign]
+    _stream(engine, records)
     out: dict[str, Any] = {}
-    for tf in spec.timeframes:
-        walks = [reference_walk(spec.memory(tf) + 10 + k) for k in (0, 1)]
-        per_def = np.zeros((repeats, len(spec.technical[tf])))
-        for r in range(repeats):
-            walk = walks[r % 2]
-            for i, d in enumerate(spec.technical[tf]):
-                start = time.perf_counter()
-                compute_indicator(d.indicator, walk.tail(d.memory), d.params)
-                per_def[r, i] = time.perf_counter() - start
-        # Medians: other jobs on the shared cores inflate single samples.
-        out[f"online_technical_block_{tf}_ms"] = round(
-            float(np.median(per_def.sum(axis=1))) * 1000.0, 4
-        )
-        if tf == "5m":
-            cost = np.median(per_def, axis=0) * 1000.0
-            top = np.argsort(cost)[::-1][:3]
-            out["online_technical_block_5m_top3"] = ", ".join(
-                f"{spec.technical[tf][i].columns[0]} {cost[i]:.3f} ms" for i in top
-            )
+    for tf, samples in spent.items():
+        out[f"online_block_{tf}_cpu_mean_ms"] = round(1000.0 * float(np.mean(samples)), 4)
+        out[f"online_block_{tf}_count"] = len(samples)
+    spec = engine.spec
+    entries = [d for tf in spec.timeframes for d in spec.technical[tf]]
+    out["online_indicator_entries"] = len(entries)
+    out["online_indicator_entries_with_kernel"] = sum(
+        d.indicator in engine._kernel_names for d in entries
+    )
     return out
 
 
@@ -230,7 +243,6 @@ def run() -> dict[str, Any]:
     stream = int(os.environ.get("BENCH_FEATURES_STREAM", "1170"))
     workers = int(os.environ.get("BENCH_FEATURES_WORKERS", "2"))
     figures = online_figures(stream)
-    figures.update(block_figures())
     figures.update(batch_figures(symbols, days, workers))
     figures["numpy"] = np.__version__
     figures["pandas"] = pd.__version__
