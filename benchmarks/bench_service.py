@@ -4,8 +4,9 @@
 The model is the one ``bench_inference`` measures (spec-size XGBoost, random forest and
 LSTM on the packaged 1-minute feature spec), registered as ``champion`` in a temporary
 MLflow store that the server loads at start. Every request carries 300 bars; the
-cache-miss runs send a different 300-bar window each time (so no request is a cache
-hit), the cache-hit run repeats one body.
+cache-miss runs send a different 300-bar window (of three symbols) each time, none
+sent in the previous 30 s (the server's cache lifetime), so no request is a cache hit;
+the cache-hit run repeats one body.
 
 Latency is measured from each request's *scheduled* send time to its response, so a
 server that falls behind shows its queueing (no coordinated omission).
@@ -20,7 +21,11 @@ Figures:
 - ``max_sustained_rps``: the largest rate of the step-up (``STEPS``, ``STEP_S`` seconds
   each) answered with no errors and a p95 under 0.5 s (an overloaded server queues, and the
   wait shows in latencies measured from the due times); ``step_<rate>_p95_ms`` /
-  ``_errors`` / ``_achieved_rps`` for each step run.
+  ``_errors`` / ``_achieved_rps`` for each step run;
+- ``server_cpu_ms_per_request`` / ``client_cpu_ms_per_request``: CPU time (user + system)
+  of the server processes and of the load generator during the ``http_*`` run, per
+  request; ``sequential_server_cpu_ms_per_request`` the same for the sequential run. The
+  machine is shared, so these say more than wall times about the service's own cost.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
+import psutil
 import yaml
 
 from benchmarks._util import percentiles_ms
@@ -121,6 +127,23 @@ def _bodies(bars: pd.DataFrame, symbol: str = "AAA") -> list[bytes]:
     return out
 
 
+def _server_cpu_s() -> float:
+    """CPU seconds used so far by this process's children (the server and its workers)."""
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.Error:  # a process that ended meanwhile
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _own_cpu_s() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
 def _load(base: str, bodies: list[bytes], rate: float, duration: float) -> dict[str, Any]:
     """Open-loop: request i is due at start + i/rate; latency from its due time."""
     n = int(rate * duration)
@@ -181,7 +204,10 @@ def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-service-") as name:
         tmp = Path(name)
         uri, bars = _register_champion(tmp)
-        bodies = _bodies(bars)
+        # Windows of the three symbols, interleaved: enough distinct bodies that the step
+        # runs never resend a body still in the server's signal cache (30 s).
+        per_symbol = [_bodies(bars, symbol) for symbol in ("AAA", "BBB", "CCC")]
+        bodies = [body for trio in zip(*per_symbol, strict=False) for body in trio]
         env = {
             **os.environ,
             "SIGNAL_PIPELINE_HOME": str(tmp / "home"),
@@ -198,8 +224,13 @@ def run() -> dict[str, Any]:
         with serving(env, tmp / "bentoml.log", ready_timeout_s=READY_TIMEOUT_S) as base:
             # warm-up: lazy imports, thread pools (bodies past the measured ones)
             _load(base, bodies[-50:], 10, 2)
-            sequential = _sequential(base, bodies[-300:-50])
+            server_cpu = _server_cpu_s()
+            sequential = _sequential(base, bodies[-300:-50])  # 250 requests
+            sequential_cpu = _server_cpu_s() - server_cpu
+            server_cpu, client_cpu = _server_cpu_s(), _own_cpu_s()
             main = _load(base, bodies, RATE, DURATION_S)
+            server_cpu, client_cpu = _server_cpu_s() - server_cpu, _own_cpu_s() - client_cpu
+            n_main = max(1, len(main["latencies"]) + len(main["errors"]))
             out: dict[str, Any] = {
                 "history_bars": HISTORY,
                 "server_workers": int(env["SIGNAL_PIPELINE_SERVICE_WORKERS"]),
@@ -208,6 +239,11 @@ def run() -> dict[str, Any]:
                 "requests": len(main["latencies"]) + len(main["errors"]),
                 "http_errors": len(main["errors"]),
                 "achieved_rps": round(main["achieved_rps"], 2),
+                "server_cpu_ms_per_request": round(server_cpu * 1000 / n_main, 3),
+                "client_cpu_ms_per_request": round(client_cpu * 1000 / n_main, 3),
+                "sequential_server_cpu_ms_per_request": round(
+                    sequential_cpu * 1000 / max(1, len(sequential)), 3
+                ),
             }
             out.update({f"http_{k}": v for k, v in percentiles_ms(main["latencies"]).items()})
             out.update({f"sequential_{k}": v for k, v in percentiles_ms(sequential).items()})
@@ -218,7 +254,7 @@ def run() -> dict[str, Any]:
             hits = _load(base, hit, RATE, 5)
             out.update({f"cache_hit_{k}": v for k, v in percentiles_ms(hits["latencies"]).items()})
             best = 0
-            offset = 0
+            offset = int(RATE * DURATION_S)  # after the bodies of the http_* run
             for rate in STEPS:
                 # fresh windows per step so that no step is served from the cache
                 step_bodies = bodies[offset:] + bodies[:offset]

@@ -15,12 +15,16 @@ traceback. The routes call the service object set in ``app.state.service`` by
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bentos.signal_service.schemas import (
     MAX_BODY_BYTES,
@@ -34,6 +38,7 @@ from bentos.signal_service.schemas import (
 from signal_pipeline.inference.errors import InferenceError, ModelUnavailableError
 
 log = logging.getLogger(__name__)
+Body = TypeVar("Body", bound=BaseModel)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorResponse, "description": "Too many bars or too large a body"},
@@ -94,15 +99,34 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": f"internal error ({type(exc).__name__}): {exc}"}, 500)
 
 
-@app.middleware("http")
-async def _limit_body(request: Request, call_next: Any) -> Response:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        return JSONResponse(
-            {"error": f"body of {length} bytes exceeds {MAX_BODY_BYTES}: send fewer bars"},
-            status_code=413,
-        )
-    return await call_next(request)
+class _BodyLimit:
+    """Refuses (413) a body whose declared length exceeds ``MAX_BODY_BYTES`` before it is
+    read. A plain ASGI middleware: Starlette's ``@app.middleware("http")`` (its
+    BaseHTTPMiddleware) costs ~0.4 ms per request, passing every body through streams."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"content-length":
+                    length = value.decode("latin-1")
+                    if length.isdigit() and int(length) > MAX_BODY_BYTES:
+                        response = JSONResponse(
+                            {
+                                "error": f"body of {length} bytes exceeds {MAX_BODY_BYTES}: "
+                                "send fewer bars"
+                            },
+                            status_code=413,
+                        )
+                        await response(scope, receive, send)
+                        return
+                    break
+        await self.app(scope, receive, send)
+
+
+app.add_middleware(_BodyLimit)
 
 
 def _service(request: Request) -> Any:
@@ -112,22 +136,79 @@ def _service(request: Request) -> Any:
     return service
 
 
-@app.post("/signal", response_model=SignalResponse, responses=ERRORS)
-def signal(body: SignalRequest, request: Request) -> JSONResponse:
+# Bodies are validated from the raw bytes (pydantic's JSON parser) instead of by FastAPI
+# (json.loads, then validation of the Python objects): half the cost on 300 bars. The
+# schemas still document the routes (``_json_body`` and ``_openapi``), and a bad body
+# still raises RequestValidationError with FastAPI's ``("body", ...)`` locations.
+_BODY_MODELS: tuple[type[BaseModel], ...] = (SignalRequest, BatchRequest, StreamRequest)
+
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+async def _parse(request: Request, model: type[Body]) -> Body:
+    raw = await request.body()
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from exc
+
+
+def _openapi() -> dict[str, Any]:
+    """FastAPI's OpenAPI plus the request-body schemas the routes refer to."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, routes=app.routes, description=app.description
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in _BODY_MODELS:
+            definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(definition.pop("$defs", {}))
+            components[model.__name__] = definition
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+app.openapi = _openapi  # type: ignore[method-assign]
+
+
+@app.post(
+    "/signal",
+    response_model=SignalResponse,
+    responses=ERRORS,
+    openapi_extra=_json_body(SignalRequest),
+)
+async def signal(request: Request) -> JSONResponse:
     """The signal for one symbol from its recent bars (oldest first)."""
-    return JSONResponse(_service(request).signal(body))
+    body = await _parse(request, SignalRequest)
+    return JSONResponse(await run_in_threadpool(_service(request).signal, body))
 
 
-@app.post("/signal/batch", response_model=BatchResponse, responses=ERRORS)
-def batch(body: BatchRequest, request: Request) -> JSONResponse:
+@app.post(
+    "/signal/batch",
+    response_model=BatchResponse,
+    responses=ERRORS,
+    openapi_extra=_json_body(BatchRequest),
+)
+async def batch(request: Request) -> JSONResponse:
     """Signals for several symbols; each item has its own status."""
-    return JSONResponse(_service(request).batch(body))
+    body = await _parse(request, BatchRequest)
+    return JSONResponse(await run_in_threadpool(_service(request).batch, body))
 
 
-@app.post("/signal/stream", response_model=SignalResponse, responses=ERRORS)
-def stream(body: StreamRequest, request: Request) -> JSONResponse:
+@app.post(
+    "/signal/stream",
+    response_model=SignalResponse,
+    responses=ERRORS,
+    openapi_extra=_json_body(StreamRequest),
+)
+async def stream(request: Request) -> JSONResponse:
     """One new bar of a symbol into its cached state; the updated signal."""
-    return JSONResponse(_service(request).stream(body))
+    body = await _parse(request, StreamRequest)
+    return JSONResponse(await run_in_threadpool(_service(request).stream, body))
 
 
 @app.get("/model")

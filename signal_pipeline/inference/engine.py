@@ -246,7 +246,8 @@ class SignalEngine:
         return answer
 
     def _model_rows(self, features: pd.DataFrame) -> np.ndarray:
-        missing = [name for name in self.feature_names if name not in features.columns]
+        positions = features.columns.get_indexer(self.feature_names)
+        missing = [name for name, at in zip(self.feature_names, positions, strict=True) if at < 0]
         if missing:
             raise IncompleteFeaturesError(
                 "features",
@@ -255,8 +256,9 @@ class SignalEngine:
                 "send the quote (for quote features) or option chain (for *_1d option "
                 "features) with the bars, or use the feature spec the model was trained with.",
             )
-        tail = features[self.feature_names].iloc[-self.context_rows :]
-        values = tail.to_numpy(dtype=np.float64)
+        # The tail rows first, then the model's columns by position: no copy of the
+        # whole table's feature columns.
+        values = features.iloc[-self.context_rows :, positions].to_numpy(dtype=np.float64)
         self._check_last_row(values[-1])
         return values
 

@@ -76,7 +76,9 @@ class FeatureAttributor:
         import xgboost as xgb  # only here: the rest of the engine never needs it directly
 
         try:
-            matrix = xgb.DMatrix(values.reshape(1, -1), feature_names=self.feature_names, nthread=1)
+            # No feature names: checking 100 names costs more than the contributions and
+            # validate_features=False ignores them (same contributions, tested).
+            matrix = xgb.DMatrix(values.reshape(1, -1), nthread=1)
             contribs = member.booster_.predict(
                 matrix,
                 pred_contribs=True,

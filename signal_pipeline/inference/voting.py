@@ -100,15 +100,21 @@ class MemberVoter:
         answers: dict[str, np.ndarray] = {}
         for name, member in self.ensemble.members.items():
             rows = X[-self.contexts[name] :]
+            # A sequence member answers for the last row only (``predict_last``, equal to
+            # the last row of its predict_proba) instead of for every context row.
+            last_only = getattr(member, "predict_last", None)
             try:
-                proba = np.asarray(member.predict_proba(rows), dtype=np.float64)
+                if last_only is not None:
+                    proba = np.asarray(last_only(rows), dtype=np.float64)
+                else:
+                    proba = np.asarray(member.predict_proba(rows), dtype=np.float64)
             # A member is library code (xgboost, sklearn, torch) that may fail in ways we
             # cannot enumerate; any failure must degrade the vote, never end the request.
             except Exception as exc:
                 failures[name] = f"{type(exc).__name__}: {exc}"[:300]
                 log.warning("ensemble member %s failed: %s", name, failures[name])
                 continue
-            problem = _check_member_output(proba, len(rows))
+            problem = _check_member_output(proba, 1 if last_only is not None else len(rows))
             if problem:
                 failures[name] = problem
                 log.warning("ensemble member %s failed: %s", name, problem)

@@ -18,6 +18,14 @@ weights are kept. Seeds are set from ``random_state``; during fit and predict to
 with deterministic algorithms (warn-only) and ``num_threads`` CPU threads, and both global
 settings are restored afterwards. ``device: auto`` uses CUDA when available, else the CPU.
 
+Prediction. Sequences go through the network in batches of at least ``_MIN_BATCH``
+(smaller ones are padded with all-zero sequences whose outputs are dropped): on the CPU,
+oneDNN's LSTM picks other GEMM kernels for batches under ~12 sequences, whose float32
+rounding differs, while from there on a sequence's output does not depend on the batch
+size, its position or the other sequences (tested). So :meth:`LSTMModel.predict_last`,
+which evaluates only the last row's sequence (a live signal), equals the last row of
+:meth:`LSTMModel.predict_proba` on the same rows bit for bit.
+
 Saved as a torch ``state_dict`` (``model.pt``, read back with ``weights_only=True``) plus
 ``meta.json`` with the params, the standardisation and the training history.
 """
@@ -52,6 +60,8 @@ from signal_pipeline.models.base import (
 
 MODEL_FILE = "model.pt"
 _PREDICT_BATCH = 2048
+#: Smallest batch given to the network at predict time (see the module docstring).
+_MIN_BATCH = 16
 
 
 class LSTMNet(nn.Module):
@@ -87,17 +97,23 @@ def resolve_device(name: str | None) -> torch.device:
 @contextmanager
 def _torch_runtime(num_threads: int | None) -> Iterator[None]:
     """Deterministic algorithms and a thread count for the duration, then restore both."""
-    threads = num_threads or min(4, os.cpu_count() or 1)
+    threads = int(num_threads or min(4, os.cpu_count() or 1))
     saved_threads = torch.get_num_threads()
     saved_det = torch.are_deterministic_algorithms_enabled()
     saved_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.set_num_threads(int(threads))
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    # Only what differs is set: a live request on an already configured process pays
+    # for reading the settings, not for re-sizing torch's thread pool twice.
+    if threads != saved_threads:
+        torch.set_num_threads(threads)
+    if not (saved_det and saved_warn):
+        torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         yield
     finally:
-        torch.set_num_threads(saved_threads)
-        torch.use_deterministic_algorithms(saved_det, warn_only=saved_warn)
+        if threads != saved_threads:
+            torch.set_num_threads(saved_threads)
+        if not (saved_det and saved_warn):
+            torch.use_deterministic_algorithms(saved_det, warn_only=saved_warn)
 
 
 class _Sequences:
@@ -262,6 +278,19 @@ class LSTMModel(SignalModel):
         net.load_state_dict(best_state)
         return history
 
+    def _proba(self, batch: torch.Tensor) -> np.ndarray:
+        """Class probabilities (present classes) of a (n, L, F) float32 batch of
+        sequences, run in batches of at least ``_MIN_BATCH`` (see the module docstring).
+        Call inside ``_torch_runtime`` and ``torch.inference_mode``."""
+        n = batch.shape[0]
+        if n < _MIN_BATCH:
+            padding = torch.zeros((_MIN_BATCH - n, *batch.shape[1:]), dtype=batch.dtype)
+            batch = torch.cat([batch, padding])
+        logits = self.net_(batch.to(self.device_))[:n]
+        out = torch.softmax(logits.double(), dim=1).cpu().numpy()
+        out /= out.sum(axis=1, keepdims=True)
+        return out
+
     def predict_proba(self, X: Any) -> np.ndarray:
         self._require_fitted()
         values, names = feature_matrix(X)
@@ -270,13 +299,41 @@ class LSTMModel(SignalModel):
             self._standardise(values), row_keys(X), int(self.params.get("sequence_length", 50))
         )
         out = np.empty((len(values), len(self.present_classes_)), dtype=np.float64)
-        with _torch_runtime(self.params.get("num_threads")), torch.no_grad():
+        with _torch_runtime(self.params.get("num_threads")), torch.inference_mode():
             self.net_.eval()
             for start in range(0, len(values), _PREDICT_BATCH):
                 rows = np.arange(start, min(len(values), start + _PREDICT_BATCH))
-                logits = self.net_(sequences.batch(rows).to(self.device_))
-                out[rows] = torch.softmax(logits.double(), dim=1).cpu().numpy()
-        out /= out.sum(axis=1, keepdims=True)
+                out[rows] = self._proba(sequences.batch(rows))
+        return expand_proba(out, self.present_classes_)
+
+    def predict_last(self, X: Any) -> np.ndarray:
+        """``predict_proba(X)[-1:]``, computing only that row's sequence: the (1, 3)
+        probabilities of the last row of ``X`` (a live signal's row). With a bare array
+        only the last ``sequence_length`` rows are read."""
+        self._require_fitted()
+        length = int(self.params.get("sequence_length", 50))
+        if isinstance(X, pd.DataFrame):
+            values, names = feature_matrix(X)
+            self._check_features(names)
+            if len(values) == 0:
+                raise ModelError("X has no rows: predict_last needs at least one row.")
+            sequences = _Sequences(self._standardise(values), row_keys(X), length)
+            batch = sequences.batch(np.array([len(values) - 1]))
+        else:
+            values = np.asarray(X, dtype=np.float64)
+            if values.ndim != 2 or len(values) == 0:
+                raise ModelError(
+                    f"X has shape {values.shape}: expected a 2-D (rows, features) array with "
+                    "at least one row."
+                )
+            self._check_features([""] * values.shape[1])
+            tail = values[-length:]
+            window = np.zeros((1, length, values.shape[1]), dtype=np.float32)
+            window[0, length - len(tail) :] = self._standardise(tail)  # front zero padding
+            batch = torch.from_numpy(window)
+        with _torch_runtime(self.params.get("num_threads")), torch.inference_mode():
+            self.net_.eval()
+            out = self._proba(batch)
         return expand_proba(out, self.present_classes_)
 
     def save(self, path: str | Path) -> Path:
