@@ -24,7 +24,7 @@ import psutil
 from benchmarks._util import peak_rss_mib, percentiles_ms, timer
 from signal_pipeline.data import simulate_market
 from signal_pipeline.features import OnlineFeatureEngine, load_feature_spec
-from signal_pipeline.features.pipeline import iter_features
+from signal_pipeline.features.pipeline import compute_features, iter_features
 
 TECHNICAL_ONLY = {"microstructure": {"enabled": False}, "options": {"enabled": False}}
 
@@ -197,6 +197,31 @@ def pooled_figures(market: Any, workers: int) -> dict[str, Any]:
     }
 
 
+def single_request_figures(history: int = 300, repeats: int = 101) -> dict[str, Any]:
+    """``compute_features`` on ONE symbol's last ``history`` 1-minute bars with the quote
+    at the last bar and the latest option chain, default spec: what the signal service
+    computes per request. CPU time per call (the shared cores inflate wall time)."""
+    market = simulate_market(["AAA"], -(-history // 390) + 1, seed=17)
+    bars = market.bars.iloc[-history:].reset_index(drop=True)
+    last = bars["ts"].iloc[-1]
+    quote = market.quotes[market.quotes["ts"] == last].reset_index(drop=True)
+    chains = market.option_chains[market.option_chains["ts"] <= last]
+    chain = chains[chains["ts"] == chains["ts"].max()].reset_index(drop=True)
+    spec = load_feature_spec()
+    key = f"batch_one_symbol_{history}_bars"
+    out: dict[str, Any] = {}
+    for name, kwargs in (("", {"quotes": quote, "option_chains": chain}), ("_bars_only", {})):
+        columns = compute_features(bars, spec, **kwargs).shape[1] - 2  # warm
+        cpu = []
+        for _ in range(repeats):
+            start = time.thread_time()
+            compute_features(bars, spec, **kwargs)
+            cpu.append(time.thread_time() - start)
+        out.update({f"{key}{name}_cpu_{k}": v for k, v in percentiles_ms(cpu).items()})
+        out[f"{key}{name}_columns"] = columns
+    return out
+
+
 def batch_figures(symbols: int, days: int, workers: int) -> dict[str, Any]:
     with timer() as sim_time:
         market = simulate_market(symbols, days, seed=5)
@@ -230,6 +255,7 @@ def batch_figures(symbols: int, days: int, workers: int) -> dict[str, Any]:
         "simulate_seconds": round(sim_time(), 2),
     }
     figures.update(pooled)
+    figures.update(single_request_figures())
     if pooled:
         figures[f"batch_workers{workers}_speedup_vs_serial"] = round(
             seconds / pooled[f"batch_workers{workers}_seconds"], 2

@@ -158,30 +158,47 @@ def bsm_greeks(
     """
     S, K, T, r, q, sigma = _inputs(S, K, T, r, q, sigma)
     sign = np.broadcast_to(option_sign(option_type), S.shape)
+    return signed_greeks(S, K, T, r, q, sigma, sign, GREEKS)
+
+
+GREEKS = ("delta", "gamma", "theta", "vega", "rho")
+
+
+def signed_greeks(
+    S: FloatArray,
+    K: FloatArray,
+    T: FloatArray,
+    r: FloatArray,
+    q: FloatArray,
+    sigma: FloatArray,
+    sign: FloatArray,
+    names: tuple[str, ...] = GREEKS,
+) -> dict[str, FloatArray]:
+    """:func:`bsm_greeks` of float64 arrays of one shape (``sign`` +1.0 for calls, −1.0 for
+    puts), only the Greeks in ``names``: the same formulas, without the others' cost."""
     ok = _valid(S, K, T, r, q, sigma)
+    out: dict[str, FloatArray] = {}
     with np.errstate(all="ignore"):
         sqrt_t = np.sqrt(T)
         d1 = (np.log(S / K) + (r - q + 0.5 * sigma**2) * T) / (sigma * sqrt_t)
-        d2 = d1 - sigma * sqrt_t
         pdf_d1 = np.exp(-0.5 * d1**2) / _SQRT_2PI
         div_disc = np.exp(-q * T)
-        rate_disc = np.exp(-r * T)
         n_d1 = ndtr(sign * d1)
-        n_d2 = ndtr(sign * d2)
-        delta = sign * div_disc * n_d1
-        gamma = div_disc * pdf_d1 / (S * sigma * sqrt_t)
-        decay = -S * div_disc * pdf_d1 * sigma / (2.0 * sqrt_t)
-        theta_year = decay + sign * (q * S * div_disc * n_d1 - r * K * rate_disc * n_d2)
-        vega = S * div_disc * pdf_d1 * sqrt_t
-        rho = sign * K * T * rate_disc * n_d2
-    out = {
-        "delta": delta,
-        "gamma": gamma,
-        "theta": theta_year / DAYS_PER_YEAR,
-        "vega": vega * 0.01,
-        "rho": rho * 0.01,
-    }
-    return {name: np.where(ok, value, np.nan) for name, value in out.items()}
+        if "delta" in names:
+            out["delta"] = sign * div_disc * n_d1
+        if "gamma" in names:
+            out["gamma"] = div_disc * pdf_d1 / (S * sigma * sqrt_t)
+        if "vega" in names:
+            out["vega"] = S * div_disc * pdf_d1 * sqrt_t * 0.01
+        if "theta" in names or "rho" in names:
+            d2 = d1 - sigma * sqrt_t
+            rate_disc = np.exp(-r * T)
+            n_d2 = ndtr(sign * d2)
+            decay = -S * div_disc * pdf_d1 * sigma / (2.0 * sqrt_t)
+            theta_year = decay + sign * (q * S * div_disc * n_d1 - r * K * rate_disc * n_d2)
+            out["theta"] = theta_year / DAYS_PER_YEAR
+            out["rho"] = sign * K * T * rate_disc * n_d2 * 0.01
+    return {name: np.where(ok, out[name], np.nan) for name in names}
 
 
 def _corrado_miller_total_vol(

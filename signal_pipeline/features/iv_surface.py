@@ -1,6 +1,7 @@
 """Implied-volatility surface pieces: implied forwards, per-expiry smile fits, ATM volatility
-and interpolation across expiries. Pure numpy/pandas on flat per-contract arrays; a "slice"
-is one (snapshot, expiry) pair, identified by an integer id.
+and interpolation across expiries. numpy on flat per-contract arrays, the per-slice searches
+compiled (numba; the same numbers as the pandas joins/groupbys they replaced, tested); a
+"slice" is one (snapshot, expiry) pair, identified by an integer id.
 
 Conventions:
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
+from numba import njit
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
@@ -41,26 +42,55 @@ def parity_forwards(
     quoted: NDArray[np.bool_],
     discount: FloatArray,
     n_slices: int,
+    order: IntArray | None = None,
 ) -> FloatArray:
     """Forward of each slice from put-call parity, ``F = K + (C − P)/D`` at the strike where
     |C − P| is smallest among strikes with both a quoted call and put (the CBOE VIX white
     paper's choice: the strike nearest the money, where parity is least distorted by
-    spreads). ``discount`` is e^{−rT} per contract. NaN for slices with no such pair."""
-    frame = pd.DataFrame(
-        {"slice": slice_id, "strike": strike, "call": is_call, "mid": mid, "disc": discount}
-    )[quoted]
-    calls = frame[frame["call"]].set_index(["slice", "strike"])
-    puts = frame[~frame["call"]].set_index(["slice", "strike"])
-    pairs = calls[["mid", "disc"]].join(puts[["mid"]], how="inner", rsuffix="_put")
+    spreads). ``discount`` is e^{−rT} per contract. NaN for slices with no such pair.
+    ``order``: the rows sorted by (slice, strike), rows of one key in row order (as
+    ``np.lexsort((strike, slice_id))`` gives it; computed when not given)."""
     forwards = np.full(n_slices, np.nan)
-    if pairs.empty:
-        return forwards
-    pairs = pairs.reset_index()
-    pairs["gap"] = (pairs["mid"] - pairs["mid_put"]).abs()
-    best = pairs.loc[pairs.groupby("slice")["gap"].idxmin()]
-    value = best["strike"] + (best["mid"] - best["mid_put"]) / best["disc"]
-    forwards[best["slice"].to_numpy()] = value.to_numpy()
+    if len(slice_id):
+        if order is None:
+            order = np.lexsort((strike, slice_id))
+        _parity_kernel(order, slice_id, strike, is_call, mid, quoted, discount, forwards)
     return forwards
+
+
+@njit(cache=True)
+def _parity_kernel(
+    order: IntArray,
+    slice_id: IntArray,
+    strike: FloatArray,
+    is_call: NDArray[np.bool_],
+    mid: FloatArray,
+    quoted: NDArray[np.bool_],
+    discount: FloatArray,
+    forwards: FloatArray,
+) -> None:
+    """For each (slice, strike) in ``order`` with a quoted call and put: its gap |C − P|;
+    per slice, the forward at the smallest gap (the lowest strike on a tie)."""
+    best = np.full(forwards.size, np.inf)
+    n = order.size
+    i = 0
+    while i < n:
+        first = order[i]
+        sid, k = slice_id[first], strike[first]
+        call, put = -1, -1
+        while i < n and slice_id[order[i]] == sid and strike[order[i]] == k:
+            row = order[i]
+            if quoted[row]:
+                if is_call[row]:
+                    call = row if call < 0 else call
+                elif put < 0:
+                    put = row
+            i += 1
+        if call >= 0 and put >= 0:
+            gap = abs(mid[call] - mid[put])
+            if gap < best[sid]:
+                best[sid] = gap
+                forwards[sid] = k + (mid[call] - mid[put]) / discount[call]
 
 
 def fit_smiles(slice_id: IntArray, k: FloatArray, iv: FloatArray, n_slices: int) -> SmileFit:
@@ -84,8 +114,12 @@ def fit_smiles(slice_id: IntArray, k: FloatArray, iv: FloatArray, n_slices: int)
         axis=1,
     )
     coef = np.full((n_slices, 3), np.nan)
-    distinct = pd.Series(kk).groupby(sid).nunique().reindex(range(n_slices), fill_value=0)
-    usable = distinct.to_numpy() >= 3
+    by_slice = np.lexsort((kk, sid))
+    s_sorted, k_sorted = sid[by_slice], kk[by_slice]
+    new_value = np.ones(s_sorted.size, dtype=bool)
+    new_value[1:] = (s_sorted[1:] != s_sorted[:-1]) | (k_sorted[1:] != k_sorted[:-1])
+    distinct = np.bincount(s_sorted[new_value], minlength=n_slices)  # distinct k per slice
+    usable = distinct >= 3
     if usable.any():
         cond = np.linalg.cond(normal[usable])
         good = np.flatnonzero(usable)[cond < 1e12]
@@ -97,19 +131,37 @@ def fit_smiles(slice_id: IntArray, k: FloatArray, iv: FloatArray, n_slices: int)
 def atm_vols(slice_id: IntArray, k: FloatArray, iv: FloatArray, n_slices: int) -> FloatArray:
     """σ at k = 0 per slice by linear interpolation between the nearest strikes either side
     of the forward; the nearest strike's σ when every strike lies on one side."""
-    frame = pd.DataFrame({"slice": slice_id, "k": k, "iv": iv})
-    frame = frame[np.isfinite(frame["iv"]) & np.isfinite(frame["k"])]
-    below = frame[frame["k"] < 0]
-    above = frame[frame["k"] >= 0]
-    lo = below.loc[below.groupby("slice")["k"].idxmax()].set_index("slice")
-    hi = above.loc[above.groupby("slice")["k"].idxmin()].set_index("slice")
-    index = pd.RangeIndex(n_slices)
-    k_lo, iv_lo = (lo[c].reindex(index).to_numpy() for c in ("k", "iv"))
-    k_hi, iv_hi = (hi[c].reindex(index).to_numpy() for c in ("k", "iv"))
+    k_lo, iv_lo = np.full(n_slices, np.nan), np.full(n_slices, np.nan)
+    k_hi, iv_hi = np.full(n_slices, np.nan), np.full(n_slices, np.nan)
+    _bracket_kernel(slice_id, k, iv, k_lo, iv_lo, k_hi, iv_hi)
     with np.errstate(invalid="ignore", divide="ignore"):
         weight = -k_lo / (k_hi - k_lo)
         both = iv_lo + weight * (iv_hi - iv_lo)
     return np.where(np.isnan(k_lo), iv_hi, np.where(np.isnan(k_hi), iv_lo, both))
+
+
+@njit(cache=True)
+def _bracket_kernel(
+    slice_id: IntArray,
+    k: FloatArray,
+    iv: FloatArray,
+    k_lo: FloatArray,
+    iv_lo: FloatArray,
+    k_hi: FloatArray,
+    iv_hi: FloatArray,
+) -> None:
+    """Per slice, among strikes with finite k and σ: the largest k < 0 and the smallest
+    k >= 0 with their σ (the first such row on a tie); NaN where a side has none."""
+    for row in range(slice_id.size):
+        x, vol = k[row], iv[row]
+        if not (np.isfinite(x) and np.isfinite(vol)):
+            continue
+        sid = slice_id[row]
+        if x < 0:
+            if np.isnan(k_lo[sid]) or x > k_lo[sid]:
+                k_lo[sid], iv_lo[sid] = x, vol
+        elif np.isnan(k_hi[sid]) or x < k_hi[sid]:
+            k_hi[sid], iv_hi[sid] = x, vol
 
 
 def interpolate_atm_term(years: FloatArray, vol: FloatArray, targets: FloatArray) -> FloatArray:

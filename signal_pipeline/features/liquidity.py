@@ -16,22 +16,121 @@ Sources:
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numba import njit
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
 
 
+@njit(cache=True)
+def _block_sum(x: FloatArray, lo: int, n: int) -> float:
+    """numpy's sum of ``x[lo : lo + n]`` for n <= 128: a plain loop below 8 values, else 8
+    running partial sums combined pairwise, then the remainder."""
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += x[i]
+        return res
+    r0, r1, r2, r3 = x[lo], x[lo + 1], x[lo + 2], x[lo + 3]
+    r4, r5, r6, r7 = x[lo + 4], x[lo + 5], x[lo + 6], x[lo + 7]
+    stop = n - n % 8
+    for i in range(8, stop, 8):
+        j = lo + i
+        r0 += x[j]
+        r1 += x[j + 1]
+        r2 += x[j + 2]
+        r3 += x[j + 3]
+        r4 += x[j + 4]
+        r5 += x[j + 5]
+        r6 += x[j + 6]
+        r7 += x[j + 7]
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    for i in range(lo + stop, lo + n):
+        res += x[i]
+    return res
+
+
+@njit(cache=True)
+def pairwise_sum(x: FloatArray, lo: int, n: int) -> float:
+    """``x[lo : lo + n].sum()`` in numpy's own summation order (pairwise: blocks of up to
+    128 values summed by :func:`_block_sum`, longer runs halved at a multiple of 8 and the
+    halves' sums added), so the result is bit-identical to numpy's ``sum`` of that slice.
+    The halving is walked with an explicit stack (compiled recursion does not cache)."""
+    if n <= 128:
+        return _block_sum(x, lo, n)
+    node_lo = np.empty(64, dtype=np.int64)
+    node_n = np.empty(64, dtype=np.int64)
+    stage = np.empty(64, dtype=np.int64)
+    sums = np.empty(64)
+    depth, done = 1, 0
+    node_lo[0], node_n[0], stage[0] = lo, n, 0
+    while depth > 0:
+        top = depth - 1
+        start, size = node_lo[top], node_n[top]
+        if size <= 128:
+            sums[done] = _block_sum(x, start, size)
+            done += 1
+            depth -= 1
+            continue
+        half = size // 2
+        half -= half % 8
+        if stage[top] == 0:  # left half next
+            stage[top] = 1
+            node_lo[depth], node_n[depth], stage[depth] = start, half, 0
+            depth += 1
+        elif stage[top] == 1:  # then the right half
+            stage[top] = 2
+            node_lo[depth], node_n[depth], stage[depth] = start + half, size - half, 0
+            depth += 1
+        else:  # both halves summed: left + right
+            sums[done - 2] = sums[done - 2] + sums[done - 1]
+            done -= 1
+            depth -= 1
+    return sums[0]
+
+
+@njit(cache=True)
+def _rolling_sum(values: FloatArray, window: int) -> FloatArray:
+    n = values.size
+    out = np.full(n, np.nan)
+    if n < window:
+        return out
+    if window < 8 or window > 128:
+        for i in range(window - 1, n):
+            out[i] = pairwise_sum(values, i - window + 1, window)
+        return out
+    # Windows of 8..128 values, numpy's order: partial sum k of the window starting at i is
+    # x[i+k] + x[i+k+8] + ... (``blocks`` terms), i.e. ``lanes[i+k]`` below, shared by
+    # the 8 windows that use it; then the pairwise combination and the tail, in order.
+    blocks = window // 8
+    stop = blocks * 8
+    m = n - window + 1
+    lanes = values[: m + 7].copy()
+    for b in range(1, blocks):
+        shift = 8 * b
+        for j in range(m + 7):
+            lanes[j] += values[j + shift]
+    for i in range(m):
+        res = ((lanes[i] + lanes[i + 1]) + (lanes[i + 2] + lanes[i + 3])) + (
+            (lanes[i + 4] + lanes[i + 5]) + (lanes[i + 6] + lanes[i + 7])
+        )
+        for t in range(stop, window):
+            res += values[i + t]
+        out[i + window - 1] = res
+    return out
+
+
 def rolling_sum(values: FloatArray, window: int) -> FloatArray:
     """Sum over the last ``window`` rows; NaN until the window is full or if it holds a NaN.
 
-    Each window is summed on its own (a strided view, no running total), so a value does
-    not depend on where the series starts: a short trailing buffer gives the same last
-    value as the whole history, and no rounding error accumulates over long series."""
-    out = np.full(values.shape, np.nan)
-    if values.size >= window:
-        out[window - 1 :] = sliding_window_view(values, window).sum(axis=1)
-    return out
+    Each window is summed on its own (no running total), in numpy's summation order, so a
+    value does not depend on where the series starts: a short trailing buffer gives the
+    same last value (``values[-window:].sum()``) as the whole history, and no rounding error
+    accumulates over long series."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    if window < 1:
+        raise ValueError(f"rolling window={window}: must be >= 1")
+    return _rolling_sum(values, int(window))
 
 
 def rolling_mean(values: FloatArray, window: int) -> FloatArray:
@@ -42,13 +141,25 @@ def rolling_mean(values: FloatArray, window: int) -> FloatArray:
 def rolling_cov(x: FloatArray, y: FloatArray, window: int) -> FloatArray:
     """Sample covariance (ddof = 1) of ``x`` and ``y`` over the last ``window`` rows, from
     the centred products (no cancellation of raw moments); NaN where a window holds a NaN."""
-    out = np.full(x.shape, np.nan)
-    if x.size >= window and window > 1:
-        xs = sliding_window_view(x, window)
-        ys = sliding_window_view(y, window)
-        dx = xs - xs.mean(axis=1, keepdims=True)
-        dy = ys - ys.mean(axis=1, keepdims=True)
-        out[window - 1 :] = (dx * dy).sum(axis=1) / (window - 1)
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    if window <= 1:
+        return np.full(x.shape, np.nan)
+    return _rolling_cov(x, y, int(window))
+
+
+@njit(cache=True)
+def _rolling_cov(x: FloatArray, y: FloatArray, window: int) -> FloatArray:
+    # The arithmetic of numpy's mean / centred product sum over each window, in its order.
+    out = np.full(x.size, np.nan)
+    products = np.empty(window)
+    for i in range(window - 1, x.size):
+        lo = i - window + 1
+        mean_x = pairwise_sum(x, lo, window) / window
+        mean_y = pairwise_sum(y, lo, window) / window
+        for j in range(window):
+            products[j] = (x[lo + j] - mean_x) * (y[lo + j] - mean_y)
+        out[i] = pairwise_sum(products, 0, window) / (window - 1)
     return out
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
-from scipy.ndimage import maximum_filter1d, minimum_filter1d
+
+from signal_pipeline.features.liquidity import pairwise_sum
 
 FloatArray = NDArray[np.float64]
 
@@ -34,19 +36,44 @@ class PriceLevels(NamedTuple):
 
 def trailing_extremes(values: FloatArray, window: int) -> tuple[FloatArray, FloatArray]:
     """(max, min) of each full trailing window: element ``j`` covers ``values[j : j +
-    window]``. Van Herk/Gil-Werman filters (O(n), exact: extremes need no arithmetic);
-    numpy over a strided view when a NaN could make the two disagree."""
+    window]``. Monotonic queues (O(n), exact: extremes need no arithmetic); numpy over a
+    strided view when a NaN could make the two disagree."""
     if values.size < window:
         return np.empty(0), np.empty(0)
     if not np.isfinite(values).all():
         view = sliding_window_view(values, window)
         return view.max(axis=1), view.min(axis=1)
-    # origin (window - 1) // 2 turns scipy's centred window into the trailing one.
-    origin = (window - 1) // 2
-    return (
-        maximum_filter1d(values, window, origin=origin)[window - 1 :],
-        minimum_filter1d(values, window, origin=origin)[window - 1 :],
-    )
+    return _trailing_max_min(np.ascontiguousarray(values, dtype=np.float64), window)
+
+
+@njit(cache=True)
+def _trailing_max_min(values: FloatArray, window: int) -> tuple[FloatArray, FloatArray]:
+    """Sliding max and min of finite values: each queue keeps the positions of the window's
+    candidates (values strictly decreasing for the max, increasing for the min)."""
+    n = values.size
+    highest = np.empty(n - window + 1)
+    lowest = np.empty(n - window + 1)
+    up = np.empty(n, dtype=np.int64)
+    down = np.empty(n, dtype=np.int64)
+    up_head = up_tail = down_head = down_tail = 0
+    for i in range(n):
+        x = values[i]
+        while up_tail > up_head and values[up[up_tail - 1]] <= x:
+            up_tail -= 1
+        up[up_tail] = i
+        up_tail += 1
+        while down_tail > down_head and values[down[down_tail - 1]] >= x:
+            down_tail -= 1
+        down[down_tail] = i
+        down_tail += 1
+        if up[up_head] <= i - window:
+            up_head += 1
+        if down[down_head] <= i - window:
+            down_head += 1
+        if i >= window - 1:
+            highest[i - window + 1] = values[up[up_head]]
+            lowest[i - window + 1] = values[down[down_head]]
+    return highest, lowest
 
 
 def volume_profile(price: FloatArray, volume: FloatArray, window: int, bins: int) -> VolumeProfile:
@@ -65,6 +92,104 @@ def volume_profile(price: FloatArray, volume: FloatArray, window: int, bins: int
     concentration = np.full(n, np.nan)
     if n < window:
         return VolumeProfile(poc, concentration)
+    price = np.ascontiguousarray(price, dtype=np.float64)
+    volume = np.ascontiguousarray(volume, dtype=np.float64)
+    if not (np.isfinite(price).all() and np.isfinite(volume).all()):
+        return _volume_profile_numpy(price, volume, window, bins)
+    highest, lowest = trailing_extremes(price, window)
+    width = highest - lowest
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where(width > 0, bins / width, 0.0)  # a flat window: everything in bin 0
+    # Whole-number volumes (shares) whose total stays below 2**53 sum exactly in any order,
+    # so a window's histogram can then be updated bar by bar instead of rebuilt.
+    whole = bool((volume >= 0).all() and (volume == np.floor(volume)).all())
+    whole = whole and float(volume.sum()) < 2.0**53
+    _profile_kernel(price, volume, lowest, width, scale, window, bins, whole, poc, concentration)
+    return VolumeProfile(poc, concentration)
+
+
+@njit(cache=True)
+def _profile_kernel(
+    price: FloatArray,
+    volume: FloatArray,
+    lo: FloatArray,
+    width: FloatArray,
+    scale: FloatArray,
+    window: int,
+    bins: int,
+    whole: bool,
+    poc: FloatArray,
+    concentration: FloatArray,
+) -> None:
+    """:func:`volume_profile` of finite prices and volumes, window by window, with the
+    arithmetic (and summation order) of :func:`_volume_profile_numpy`: each bar's volume
+    added to the bin of its truncated ``(price − lo)·scale`` in bar order, then the
+    numpy-ordered sums of the bins and of the squared shares. With ``whole`` volumes
+    (exact sums in any order) a window with the same range as the one before takes its
+    histogram, less the bar that left and plus the one that came: the same numbers."""
+    hist = np.empty(bins)
+    squares = np.empty(bins)
+    for i in range(lo.size):
+        if whole and i > 0 and lo[i] == lo[i - 1] and scale[i] == scale[i - 1]:
+            gone = int((price[i - 1] - lo[i]) * scale[i])
+            hist[min(gone, bins - 1)] -= volume[i - 1]
+            last = i + window - 1
+            came = int((price[last] - lo[i]) * scale[i])
+            hist[min(came, bins - 1)] += volume[last]
+        else:
+            hist[:] = 0.0
+            for j in range(i, i + window):
+                which = int((price[j] - lo[i]) * scale[i])
+                hist[min(which, bins - 1)] += volume[j]
+        total = _block_total(hist)
+        if not total > 0:
+            continue  # no volume traded in the window: NaN
+        top = 0
+        for b in range(1, bins):
+            if hist[b] > hist[top]:
+                top = b
+        row = i + window - 1
+        poc[row] = lo[i] + (top + 0.5) * width[i] / bins if width[i] > 0 else lo[i]
+        for b in range(bins):
+            share = hist[b] / total
+            squares[b] = share * share
+        concentration[row] = _block_total(squares)
+
+
+@njit(cache=True)
+def _block_total(values: FloatArray) -> float:
+    return pairwise_sum(values, 0, values.size)
+
+
+def _profile_stats(
+    hist: FloatArray,
+    lo: FloatArray,
+    width: FloatArray,
+    bins: int,
+    poc: FloatArray,
+    concentration: FloatArray,
+    at: int,
+) -> None:
+    """POC and concentration of the window histograms ``hist``, written from row ``at``."""
+    total = hist.sum(axis=1)
+    top = hist.argmax(axis=1)
+    centre = lo + (top + 0.5) * width / bins
+    traded = total > 0
+    block = slice(at, at + hist.shape[0])
+    poc[block] = np.where(traded, np.where(width > 0, centre, lo), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = hist / total[:, None]
+    concentration[block] = np.where(traded, (shares**2).sum(axis=1), np.nan)
+
+
+def _volume_profile_numpy(
+    price: FloatArray, volume: FloatArray, window: int, bins: int
+) -> VolumeProfile:
+    """:func:`volume_profile` with numpy only: the path for prices or volumes that are not
+    all finite (the compiled histogram needs a finite bin index)."""
+    n = price.size
+    poc = np.full(n, np.nan)
+    concentration = np.full(n, np.nan)
     highest, lowest = trailing_extremes(price, window)
     for start in range(0, highest.size, _BLOCK_ROWS):
         m = min(_BLOCK_ROWS, highest.size - start)
@@ -87,17 +212,8 @@ def volume_profile(price: FloatArray, volume: FloatArray, window: int, bins: int
             np.minimum(which, bins - 1, out=which)  # the window's maximum: the top bin
             which += cell
             np.add.at(hist, which, volume[at])
-        hist = hist.reshape(m, bins)
-        total = hist.sum(axis=1)
-        top = hist.argmax(axis=1)
-        centre = lo + (top + 0.5) * width / bins
-        traded = total > 0
-        at = start + window - 1
-        block = slice(at, at + m)
-        poc[block] = np.where(traded, np.where(width > 0, centre, lo), np.nan)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            shares = hist / total[:, None]
-        concentration[block] = np.where(traded, (shares**2).sum(axis=1), np.nan)
+        _profile_stats(hist.reshape(m, bins), lo, width, bins, poc, concentration,
+                       start + window - 1)  # fmt: skip
     return VolumeProfile(poc, concentration)
 
 

@@ -78,17 +78,24 @@ def ordered_map(
     workers: int,
     in_flight: int | None = None,
     discard: Callable[[Any], None] | None = None,
+    warm: Callable[[], Any] | None = None,
 ) -> Iterator[Any]:
     """``fn(*task)`` for each task, in order, on ``workers`` processes. ``fn`` must be a
     module-level function (the worker imports it by name); ``in_flight`` defaults to
     ``2 * workers``: enough to keep every worker busy while the parent consumes a result.
     ``discard`` releases a result that was computed but will not be yielded (an error or
-    an abandoned generator), e.g. a shared-memory file."""
+    an abandoned generator), e.g. a shared-memory file. ``warm``: a module-level function
+    every worker runs as soon as it starts (imports, loading compiled code); the processes
+    are started before the first task is drawn, so their start-up (~1 s each) overlaps
+    the parent's preparing the tasks. Its errors are ignored (a task meets them again)."""
     limit = in_flight or 2 * workers
     pending: deque[Future[Any]] = deque()
     context = multiprocessing.get_context(START_METHOD)
     executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     try:
+        if warm is not None:
+            for _ in range(workers):  # one submit starts one process
+                executor.submit(warm)
         task_iter = iter(tasks)
         for task in task_iter:
             pending.append(executor.submit(_call, fn, task))

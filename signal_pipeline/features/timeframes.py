@@ -106,10 +106,20 @@ class TimeframeBars:
 
 def resample(bars: pd.DataFrame, tf: str, clock: SessionClock | None = None) -> TimeframeBars:
     """Aggregate one symbol's gap-free 1-minute bars into closed ``tf`` bars."""
-    k = TIMEFRAMES[tf]
     stamps = pd.DatetimeIndex(bars["ts"])
-    clock = clock or session_clock(stamps)
     cols = {c: bars[c].to_numpy(np.float64) for c in bars.columns if c not in ("symbol", "ts")}
+    return resample_arrays(stamps, cols, tf, clock)
+
+
+def resample_arrays(
+    stamps: pd.DatetimeIndex,
+    cols: dict[str, np.ndarray],
+    tf: str,
+    clock: SessionClock | None = None,
+) -> TimeframeBars:
+    """:func:`resample` of bars given as their close ``stamps`` and float64 columns."""
+    k = TIMEFRAMES[tf]
+    clock = clock or session_clock(stamps)
     n = len(stamps)
     if k == 1:
         return TimeframeBars(stamps, cols, np.arange(n))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,8 @@ import pytest
 
 from signal_pipeline.data import simulate_market
 from signal_pipeline.features import BarStreamError, compute_features, load_feature_spec
-from signal_pipeline.features.pipeline import iter_features, symbol_features
-from signal_pipeline.features.process_pool import WorkerCountError
+from signal_pipeline.features.pipeline import BlockPool, iter_features, symbol_features
+from signal_pipeline.features.process_pool import WorkerCountError, ordered_map
 from signal_pipeline.features.shared_frames import (
     SHM_DIR,
     SharedBlock,
@@ -77,6 +78,50 @@ def test_multiple_symbols_match_per_symbol_tables(two_symbol_bars: pd.DataFrame)
     alone = compute_features(two_symbol_bars[two_symbol_bars["symbol"] == "BBB"])
     got = table[table["symbol"] == "BBB"].reset_index(drop=True)
     pd.testing.assert_frame_equal(got, alone, check_exact=True)
+
+
+def test_one_symbol_with_its_own_chains_and_quotes_equals_its_rows_of_many(
+    three_symbol_market,
+) -> None:
+    """A single symbol's request (no grouping, frames used as given) and the same symbol
+    inside a multi-symbol call (grouped, chains and quotes split) give the same rows."""
+    market = three_symbol_market
+    table = compute_features(market.bars, option_chains=market.option_chains,
+                             quotes=market.quotes)  # fmt: skip
+    mine = {name: frame[frame["symbol"] == "BBB"] for name, frame in
+            (("bars", market.bars), ("chains", market.option_chains), ("quotes", market.quotes))}  # fmt: skip
+    alone = compute_features(mine["bars"], option_chains=mine["chains"], quotes=mine["quotes"])
+    got = table[table["symbol"] == "BBB"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, alone, check_exact=True)
+    # other symbols' chains and quotes given along: the same rows again
+    mixed = compute_features(mine["bars"], option_chains=market.option_chains,
+                             quotes=market.quotes)  # fmt: skip
+    pd.testing.assert_frame_equal(mixed, alone, check_exact=True)
+    assert alone["iv_solved_share_1d"].notna().any() and alone["spread_rel_1m"].notna().all()
+
+
+def test_block_pool_reuses_a_block_only_once_its_frame_is_freed(bars_small: pd.DataFrame) -> None:
+    spec = load_feature_spec({"timeframes": ["1m", "5m"], "technical": {"sma": {"period": 5}},
+                              "microstructure": {"enabled": False},
+                              "options": {"enabled": False}})  # fmt: skip
+    pool = BlockPool(min_bytes=0)  # these small blocks would otherwise come from np.empty
+    first = symbol_features("AAA", bars_small.iloc[:780], spec, allocate=pool)
+    expected = first.copy()
+    address = first["sma_5_5m"].to_numpy().__array_interface__["data"][0]
+    second = symbol_features("AAA", bars_small.iloc[780:1560], spec, allocate=pool)
+    pd.testing.assert_frame_equal(first, expected, check_exact=True)  # not overwritten
+    assert second["sma_5_5m"].to_numpy().__array_interface__["data"][0] != address
+    del first
+    gc.collect()
+    third = symbol_features("AAA", bars_small.iloc[1560:2340], spec, allocate=pool)
+    assert third["sma_5_5m"].to_numpy().__array_interface__["data"][0] == address
+    pd.testing.assert_frame_equal(third, symbol_features("AAA", bars_small.iloc[1560:2340],
+                                                         spec), check_exact=True)  # fmt: skip
+    pool.close()
+    del second, third
+    gc.collect()
+    assert pool((2, 3)).shape == (2, 3)  # still usable; nothing kept once closed
+    assert not pool._free
 
 
 def test_bad_bars_raise_named_errors(bars_small: pd.DataFrame) -> None:
@@ -145,6 +190,14 @@ def test_worker_errors_are_the_serial_errors(three_symbol_market) -> None:
     assert pooled.value.rule == "no_gap" and pooled.value.symbol == "BBB"
     # AAA's (and maybe CCC's) frame was computed before the error: its file is gone too.
     assert _shm_leftovers() <= before
+
+
+@pytest.mark.slow  # starts 2 processes
+def test_workers_started_early_by_a_warm_up_keep_the_order() -> None:
+    """``warm`` runs in each worker as it starts (before the first task is drawn); the
+    results still come in task order."""
+    tasks = [(base, 2) for base in range(7)]
+    assert list(ordered_map(pow, tasks, 2, warm=os.getpid)) == [b**2 for b in range(7)]
 
 
 @pytest.mark.parametrize("workers", [0, -2, 1.5, True, "2"])
