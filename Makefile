@@ -16,6 +16,8 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@# numba's functions compiled once into its on-disk cache (~25 s on a fresh machine)
+	$(BIN)/python -m signal_pipeline.precompile
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -173,11 +173,49 @@ def check_stream_bar(bar: Any) -> tuple[str, pd.Timestamp]:
     return symbol, ts.tz_convert("UTC")
 
 
+_UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
+
+
+def _already_valid(symbol: str, bars: pd.DataFrame) -> pd.DataFrame | None:
+    """``bars`` as :func:`validate_bars` would return them, when they are in contract
+    form already (UTC nanosecond stamps, float64 numbers, ``symbol`` as str) and pass
+    every bar rule, checked on the numpy arrays: strictly increasing stamps, finite
+    prices > 0, low <= min(open, close), high >= max(open, close), volume finite >= 0.
+    None when anything would need coercing or breaks a rule; the full validator then
+    coerces, or names the rule and rows. (Frames built by the HTTP layer and by pandas
+    users arrive in this form; the full validator costs ~2 ms on 300 bars, this ~0.1.)"""
+    present = [c for c in (*BAR_COLUMNS, *OPTIONAL_BAR_COLUMNS) if c in bars.columns]
+    if len(present) != bars.shape[1] or any(c not in bars.columns for c in BAR_COLUMNS):
+        return None
+    if bars["ts"].dtype != _UTC_NS or bars["symbol"].dtype != object:
+        return None
+    numbers = [c for c in present if c not in ("ts", "symbol")]
+    if any(bars[c].dtype != np.float64 for c in numbers):
+        return None
+    ts = bars["ts"].array.asi8
+    if (ts == np.iinfo(np.int64).min).any() or (np.diff(ts) <= 0).any():
+        return None  # NaT, or unsorted/duplicate stamps
+    if not all(type(s) is str for s in bars["symbol"]) or (bars["symbol"] != symbol).any():
+        return None
+    o, h, lo, c, v = (bars[k].to_numpy() for k in ("open", "high", "low", "close", "volume"))
+    with np.errstate(invalid="ignore"):
+        ok = (
+            np.isfinite(o).all() and np.isfinite(h).all() and np.isfinite(lo).all()
+            and np.isfinite(c).all() and np.isfinite(v).all()
+            and (lo > 0).all() and (o > 0).all() and (c > 0).all() and (h > 0).all()
+            and (lo <= np.minimum(o, c)).all() and (h >= np.maximum(o, c)).all()
+            and (v >= 0).all()
+        )  # fmt: skip
+    return bars[present].reset_index(drop=True) if ok else None
+
+
 def validate_request_bars(symbol: str, bars: pd.DataFrame, *, min_bars: int) -> pd.DataFrame:
     """Bars in contract form (sorted, unique, valid prices), at least ``min_bars`` of them."""
     check_finite(bars)
     try:
-        valid = validate_bars(bars, source=f"request bars of {symbol}")
+        valid = _already_valid(symbol, bars)
+        if valid is None:
+            valid = validate_bars(bars, source=f"request bars of {symbol}")
     except DataContractError as exc:
         error = InvalidBarsError("bars", exc.rule, str(exc))
         error.__cause__ = exc
