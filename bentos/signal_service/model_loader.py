@@ -156,9 +156,10 @@ class LiveModels:
         bars: pd.DataFrame,
         quote: Mapping[str, Any] | None = None,
         now: Any = None,
+        chain: pd.DataFrame | None = None,
     ) -> Inference:
         engine, arm = self.engine_for(symbol)
-        return engine.infer(symbol, bars, quote=quote, now=now).with_(arm=arm)
+        return engine.infer(symbol, bars, chain=chain, quote=quote, now=now).with_(arm=arm)
 
     def info(self) -> dict[str, Any]:
         out: dict[str, Any] = {

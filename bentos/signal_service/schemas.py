@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from signal_pipeline.inference.validation import MAX_CHAIN_ROWS
+
 MAX_BARS = 5000
 MAX_SYMBOLS = 50
 MAX_PRICE = 1e7
@@ -72,6 +74,27 @@ class QuoteIn(_Strict):
         return out
 
 
+NonNegativePrice = Annotated[float, Field(ge=0, le=MAX_PRICE, allow_inf_nan=False)]
+
+
+class OptionIn(_Strict):
+    """One contract of the latest option-chain snapshot (the option-chain contract, for
+    models with option features; the symbol is the request's). ``ts`` is the snapshot
+    time, defaulting to the last bar's close; ``expiry`` a moment (a date is midnight UTC)."""
+
+    ts: datetime | None = None
+    expiry: datetime
+    strike: Price
+    option_type: Literal["C", "P"]
+    bid: NonNegativePrice
+    ask: NonNegativePrice
+    last: NonNegativePrice
+    volume: Volume
+    open_interest: Volume
+    underlying_price: Price
+    implied_volatility: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | None = None
+
+
 def _utc(ts: datetime) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
 
@@ -101,6 +124,10 @@ class SignalRequest(_Strict):
     symbol: Symbol
     bars: list[BarIn] = Field(min_length=1, max_length=MAX_BARS)
     quote: QuoteIn | None = None
+    option_chain: list[OptionIn] | None = Field(
+        None, min_length=1, max_length=MAX_CHAIN_ROWS,
+        description="The latest option-chain snapshot (models with option features).",
+    )  # fmt: skip
     as_of: datetime | None = Field(
         None,
         description="Judge staleness at this time instead of now (replays, tests).",
@@ -113,6 +140,11 @@ class SignalRequest(_Strict):
 
     def bars_frame(self) -> pd.DataFrame:
         return bars_frame(self.symbol, self.bars)
+
+    def chain_frame(self) -> pd.DataFrame | None:
+        if self.option_chain is None:
+            return None
+        return chain_frame(self.symbol, self.option_chain, _utc(self.bars[-1].ts))
 
 
 class BatchRequest(_Strict):
@@ -140,7 +172,13 @@ class StreamRequest(_Strict):
     bar: BarIn
     history: list[BarIn] | None = Field(None, max_length=MAX_BARS)
     quote: QuoteIn | None = None
+    option_chain: list[OptionIn] | None = Field(None, min_length=1, max_length=MAX_CHAIN_ROWS)
     as_of: datetime | None = None
+
+    def chain_frame(self) -> pd.DataFrame | None:
+        if self.option_chain is None:
+            return None
+        return chain_frame(self.symbol, self.option_chain, _utc(self.bar.ts))
 
     @field_validator("bar")
     @classmethod
@@ -224,4 +262,27 @@ def bars_frame(symbol: str, bars: list[BarIn]) -> pd.DataFrame:
         values = [getattr(b, name) for b in bars]
         if any(v is not None for v in values):
             columns[name] = np.array([np.nan if v is None else v for v in values], np.float64)
+    return pd.DataFrame(columns)
+
+
+_CHAIN_NUMBERS = ("strike", "bid", "ask", "last", "volume", "open_interest", "underlying_price")
+
+
+def chain_frame(symbol: str, rows: list[OptionIn], default_ts: datetime) -> pd.DataFrame:
+    """The option-chain-contract DataFrame of validated contracts (UTC ``ts`` and
+    ``expiry``; ``implied_volatility`` only when some contract has it)."""
+    n = len(rows)
+    stamps = [_utc(r.ts) if r.ts is not None else default_ts for r in rows]
+    columns: dict[str, Any] = {
+        "symbol": [symbol] * n,
+        "ts": pd.to_datetime(stamps, utc=True).as_unit("ns"),
+        "expiry": pd.to_datetime([_utc(r.expiry) for r in rows], utc=True).as_unit("ns"),
+        "option_type": [r.option_type for r in rows],
+    }
+    for name in _CHAIN_NUMBERS:
+        columns[name] = np.fromiter((getattr(r, name) for r in rows), np.float64, n)
+    if any(r.implied_volatility is not None for r in rows):
+        columns["implied_volatility"] = np.array(
+            [np.nan if r.implied_volatility is None else r.implied_volatility for r in rows]
+        )
     return pd.DataFrame(columns)

@@ -75,7 +75,11 @@ class SignalService:
         ``http_status``."""
         quote = request.quote.as_mapping() if request.quote is not None else None
         answer = self.models.infer(
-            request.symbol, request.bars_frame(), quote=quote, now=request.as_of
+            request.symbol,
+            request.bars_frame(),
+            chain=request.chain_frame(),
+            quote=quote,
+            now=request.as_of,
         )
         return answer.to_dict()
 
@@ -104,7 +108,9 @@ class SignalService:
             )
         bar = SignalRequest(symbol=request.symbol, bars=[request.bar]).bars_frame().iloc[0]
         quote = request.quote.as_mapping() if request.quote is not None else None
-        answer = engine.infer_update(bar.to_dict(), quote=quote, now=request.as_of)
+        answer = engine.infer_update(
+            bar.to_dict(), chain=request.chain_frame(), quote=quote, now=request.as_of
+        )
         return answer.with_(arm=arm).to_dict()
 
     def model(self) -> dict[str, Any]:

@@ -191,3 +191,49 @@ def test_answers_match_the_documented_response_schema(
     data = client.post("/signal", json=body).json()
     parsed = SignalResponse.model_validate(data)
     assert set(data["signal"]) == set(type(parsed.signal).model_fields)
+
+
+def _chain_rows(chain: Any) -> list[dict[str, Any]]:
+    rows = []
+    for r in chain.to_dict("records"):
+        row = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()}
+        row.pop("symbol")
+        rows.append(row)
+    return rows
+
+
+def test_option_chain_over_http(client: TestClient, body: dict[str, Any]) -> None:
+    """The chain's JSON becomes the option-chain contract frame the engine validates;
+    bad contracts are 422s naming the field or the contract rule."""
+    import pandas as pd
+
+    from bentos.signal_service.schemas import SignalRequest
+    from signal_pipeline.data import simulate_market
+    from signal_pipeline.data.validation import validate_option_chains
+
+    chains = simulate_market(["AAA"], 1, seed=7).option_chains
+    last = pd.Timestamp(body["bars"][-1]["ts"])
+    chain = chains.assign(ts=last, expiry=chains["expiry"] + (last - chains["ts"]))
+    rows = _chain_rows(chain)
+    frame = SignalRequest.model_validate({**body, "option_chain": rows}).chain_frame()
+    expected = validate_option_chains(chain)
+    pd.testing.assert_frame_equal(frame[list(expected.columns)], expected, check_exact=True)
+    without_ts = [{k: v for k, v in r.items() if k != "ts"} for r in rows]
+    assert (
+        SignalRequest.model_validate({**body, "option_chain": without_ts})
+        .chain_frame()["ts"]
+        .eq(last)
+        .all()
+    )
+
+    ok = client.post("/signal", json={**body, "option_chain": rows})
+    assert ok.status_code == 200, ok.text
+    bad_field = client.post("/signal", json={**body, "option_chain": [{**rows[0], "strike": -1}]})
+    assert bad_field.status_code == 422 and "option_chain" in bad_field.json()["error"]
+    bad_rule = client.post("/signal", json={**body, "option_chain": [{**rows[0], "ask": 0.0}]})
+    assert bad_rule.status_code == 422 and "non_positive_price" in bad_rule.json()["error"]
+    streamed = client.post("/signal/stream", json={
+        "symbol": "AAA", "history": body["bars"][:-1], "bar": body["bars"][-1],
+        "option_chain": without_ts, "as_of": body["as_of"],
+    })  # fmt: skip
+    assert streamed.status_code == 200, streamed.text
