@@ -18,6 +18,9 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+# numpy's own (pairwise) summation order, so sums are bit-identical to ndarray.sum
+from signal_pipeline.features.liquidity import pairwise_sum as np_sum
+
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
@@ -54,74 +57,6 @@ N_OUT = 18
 QUOTES_NONE, QUOTES_TABLE, QUOTES_BAR = 0, 1, 2
 
 _PW_BLOCK = 128  # numpy's pairwise-summation block
-
-
-@njit(cache=True, error_model="numpy")
-def _block_sum(x: FloatArray, lo: int, n: int) -> float:
-    # numpy's pairwise_sum leaf: a plain loop under 8 values, else 8 interleaved partial
-    # sums combined as ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)), then the rest.
-    if n < 8:
-        res = 0.0
-        for i in range(lo, lo + n):
-            res += x[i]
-        return res
-    r0, r1, r2, r3 = x[lo], x[lo + 1], x[lo + 2], x[lo + 3]
-    r4, r5, r6, r7 = x[lo + 4], x[lo + 5], x[lo + 6], x[lo + 7]
-    stop = n - n % 8
-    for i in range(lo + 8, lo + stop, 8):
-        r0 += x[i]
-        r1 += x[i + 1]
-        r2 += x[i + 2]
-        r3 += x[i + 3]
-        r4 += x[i + 4]
-        r5 += x[i + 5]
-        r6 += x[i + 6]
-        r7 += x[i + 7]
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    for i in range(lo + stop, lo + n):
-        res += x[i]
-    return res
-
-
-@njit(cache=True, error_model="numpy")
-def np_sum(x: FloatArray, lo: int, n: int) -> float:
-    """``x[lo : lo + n].sum()`` summed in numpy's order, so bit-identical to it: blocks of
-    up to 128 values by :func:`_block_sum`; a longer run is split at ``n // 2`` rounded
-    down to a multiple of 8 and the halves' sums added (walked without recursion)."""
-    if n <= _PW_BLOCK:
-        return _block_sum(x, lo, n)
-    # Depth-first over the split tree with an explicit stack; sums of finished left halves
-    # wait on their own stack until the right half is done.
-    node_lo = np.empty(64, dtype=np.int64)
-    node_n = np.empty(64, dtype=np.int64)
-    state = np.zeros(64, dtype=np.int64)  # 0: split next, 1: left done, 2: both done
-    partial = np.empty(64)
-    done = 0
-    depth = 1
-    node_lo[0], node_n[0] = lo, n
-    while depth > 0:
-        top = depth - 1
-        size = node_n[top]
-        if size <= _PW_BLOCK:
-            partial[done] = _block_sum(x, node_lo[top], size)
-            done += 1
-            depth -= 1
-            continue
-        half = size // 2
-        half -= half % 8
-        if state[top] == 0:
-            state[top] = 1
-            node_lo[depth], node_n[depth], state[depth] = node_lo[top], half, 0
-            depth += 1
-        elif state[top] == 1:
-            state[top] = 2
-            node_lo[depth], node_n[depth], state[depth] = node_lo[top] + half, size - half, 0
-            depth += 1
-        else:
-            partial[done - 2] = partial[done - 2] + partial[done - 1]
-            done -= 1
-            depth -= 1
-    return partial[0]
 
 
 @njit(cache=True, error_model="numpy", inline="always")

@@ -370,32 +370,6 @@ def model_evaluation(
     )
 
 
-def _log_serving_files(
-    run_id: str, features: pd.DataFrame, trained: Any, spec_hash: str
-) -> list[str]:
-    """What the signal service reads beside the model, logged to the training run: the
-    training features' drift reference (PSI/KS at /metrics) and the feature spec file,
-    when the packaged spec is the one the features were built with (its hash matches)."""
-    from mlflow import MlflowClient
-
-    from signal_pipeline.features import load_feature_spec
-    from signal_pipeline.features.spec import DEFAULT_SPEC_PATH
-    from signal_pipeline.inference.drift import DriftReference
-    from signal_pipeline.inference.loading import DRIFT_REFERENCE_FILE, FEATURE_SPEC_FILE
-
-    client, logged = MlflowClient(), []
-    with tempfile.TemporaryDirectory() as tmp:
-        reference = DriftReference.from_features(features, list(trained.feature_names))
-        client.log_artifact(run_id, str(reference.save(Path(tmp) / DRIFT_REFERENCE_FILE)))
-        logged.append(DRIFT_REFERENCE_FILE)
-        if load_feature_spec().version_hash == spec_hash:
-            spec_file = Path(tmp) / FEATURE_SPEC_FILE
-            shutil.copyfile(DEFAULT_SPEC_PATH, spec_file)
-            client.log_artifact(run_id, str(spec_file))
-            logged.append(FEATURE_SPEC_FILE)
-    return logged
-
-
 @dg.asset(
     deps=[model_evaluation],
     group_name=GROUP,
