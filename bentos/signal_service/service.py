@@ -18,9 +18,11 @@ See docs/service.md.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 import bentoml
@@ -31,6 +33,7 @@ from bentos.signal_service.model_loader import LiveModels
 from bentos.signal_service.schemas import BatchRequest, SignalRequest, StreamRequest
 from bentos.signal_service.signals_api import app as signals_app
 from signal_pipeline.inference.errors import InferenceError
+from signal_pipeline.inference.result import Inference
 from signal_pipeline.signals.db import DatabaseUnavailableError
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,7 @@ class SignalService:
     def __init__(self) -> None:
         self.store = signals_app.state.get_store()
         self.models = LiveModels()
+        self.bodies = BodyCache()
         live_app.state.service = self
         self._stop = threading.Event()
         every = _snapshot_every()
@@ -70,9 +74,10 @@ class SignalService:
         return self.models.ready()
 
     # ------------------------------------------------------------------ live signals
-    def signal(self, request: SignalRequest) -> dict[str, Any]:
+    def signal(self, request: SignalRequest, raw: bytes | None = None) -> dict[str, Any]:
         """The signal for one symbol (``Inference.to_dict()``); errors raise with their
-        ``http_status``."""
+        ``http_status``. ``raw``: the request body as received, remembered with the
+        answer so that the same bytes again skip parsing (:meth:`signal_from_body`)."""
         quote = request.quote.as_mapping() if request.quote is not None else None
         answer = self.models.infer(
             request.symbol,
@@ -81,7 +86,23 @@ class SignalService:
             quote=quote,
             now=request.as_of,
         )
+        engine, _ = self.models.engine_for(request.symbol)
+        if raw is not None and engine.cache is not None:
+            self.bodies.put(raw, engine.model_version, request.as_of, answer, engine.cache.ttl)
         return answer.to_dict()
+
+    def signal_from_body(self, raw: bytes) -> dict[str, Any] | None:
+        """The cached answer to a body received before, byte for byte, within the signal
+        cache's lifetime and from the model still serving its symbol (replayed: fresh
+        bars checked, marked from the cache, counted by the monitor); None otherwise."""
+        entry = self.bodies.get(raw)
+        if entry is None:
+            return None
+        version, as_of, answer = entry
+        engine, arm = self.models.engine_for(answer.signal.symbol)
+        if engine.model_version != version:
+            return None
+        return engine.replay(answer, as_of).with_(arm=arm).to_dict()
 
     def batch(self, request: BatchRequest) -> dict[str, Any]:
         """One answer per symbol; a symbol's error is its item's status and message."""
@@ -129,3 +150,38 @@ class SignalService:
                 self.write_monitoring_snapshot()
             except Exception as exc:  # monitoring must never take the service down
                 log.warning("monitoring snapshot failed: %s", exc)
+
+
+class BodyCache:
+    """Answers by the SHA-256 of the request body, for the signal cache's lifetime: a
+    repeated request is answered without parsing and validating its bars again (most of
+    a cache hit's cost over HTTP). In-process and per worker; the engine's cache (which
+    may be Redis) still answers equal requests written differently."""
+
+    def __init__(self, maxsize: int = 4096) -> None:
+        self.maxsize = maxsize
+        self._items: dict[bytes, tuple[float, str, Any, Inference]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, raw: bytes) -> tuple[str, Any, Inference] | None:
+        key = hashlib.sha256(raw).digest()
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            if item[0] < time.monotonic():
+                del self._items[key]
+                return None
+            return item[1:]
+
+    def put(self, raw: bytes, version: str, as_of: Any, answer: Inference, ttl: float) -> None:
+        if ttl <= 0:
+            return
+        key = hashlib.sha256(raw).digest()
+        with self._lock:
+            if len(self._items) >= self.maxsize:
+                now = time.monotonic()
+                self._items = {k: v for k, v in self._items.items() if v[0] >= now}
+                while len(self._items) >= self.maxsize:
+                    self._items.pop(next(iter(self._items)))
+            self._items[key] = (time.monotonic() + ttl, version, as_of, answer)

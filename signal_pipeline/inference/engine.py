@@ -216,12 +216,7 @@ class SignalEngine:
             key = f"{self.model_version}|{symbol}|{request_digest(bars, _as_table(quote), chain)}"
             hit = self._cache_get(key)
             if hit is not None:
-                check_fresh(pd.Timestamp(hit.signal.created_at), now, self.config.max_bar_age)
-                answer = hit.with_(
-                    from_cache=True, emitted=False, latency_s=time.perf_counter() - start
-                )
-                self._observe(answer, None)
-                return answer
+                return self.replay(hit, now, start)
         valid = validate_request_bars(symbol, bars, min_bars=self.min_bars)
         last_ts = pd.Timestamp(valid["ts"].iat[-1])
         check_fresh(last_ts, now, self.config.max_bar_age)
@@ -407,6 +402,19 @@ class SignalEngine:
         return snapshot
 
     # --------------------------------------------------------------- cache, monitor
+    def replay(
+        self, hit: Inference, now: datetime | None = None, start: float | None = None
+    ) -> Inference:
+        """A cached answer served again: its bars still fresh at ``now`` (else
+        :class:`StaleBarsError`), marked from the cache and not emitted (it was once),
+        and counted by the monitor like any answer."""
+        start = time.perf_counter() if start is None else start
+        now = datetime.now(UTC) if now is None else now
+        check_fresh(pd.Timestamp(hit.signal.created_at), now, self.config.max_bar_age)
+        answer = hit.with_(from_cache=True, emitted=False, latency_s=time.perf_counter() - start)
+        self._observe(answer, None)
+        return answer
+
     def _cache_get(self, key: str) -> Inference | None:
         assert self.cache is not None
         try:

@@ -44,6 +44,37 @@ def test_signal_and_cache_hit(client: TestClient, body: dict[str, Any], champion
     assert data["signal"]["model_version"] == f"signal-ensemble/{champion.version}"
     again = client.post("/signal", json=body).json()
     assert again["from_cache"] is True and again["proba"] == data["proba"]
+    assert again["emitted"] is False and again["signal"] == data["signal"]
+    # the same content written differently misses the body cache, hits the engine's
+    spaced = client.post("/signal", content=json.dumps(body, indent=2),
+                         headers={"content-type": "application/json"}).json()  # fmt: skip
+    assert spaced["from_cache"] is True and spaced["proba"] == data["proba"]
+
+
+def test_body_cache_replays_only_for_the_serving_model(
+    client: TestClient, body: dict[str, Any]
+) -> None:
+    from bentos.signal_service.live_api import app as live_app
+    from bentos.signal_service.service import BodyCache
+
+    service = live_app.state.service
+    raw = json.dumps(body).encode()
+    assert client.post("/signal", content=raw,
+                       headers={"content-type": "application/json"}).status_code == 200  # fmt: skip
+    replayed = service.signal_from_body(raw)
+    assert replayed is not None and replayed["from_cache"] is True
+    version, as_of, answer = service.bodies.get(raw)
+    assert version == replayed["signal"]["model_version"]
+    service.bodies.put(raw, "signal-ensemble/0", as_of, answer, 30.0)  # another model's
+    assert service.signal_from_body(raw) is None
+    assert service.signal_from_body(b'{"other": "body"}') is None
+
+    cache = BodyCache(maxsize=2)
+    cache.put(b"a", "v", None, answer, ttl=0.0)  # no lifetime: not kept
+    assert cache.get(b"a") is None
+    for key in (b"a", b"b", b"c"):
+        cache.put(key, "v", None, answer, ttl=30.0)
+    assert cache.get(b"a") is None and cache.get(b"c") is not None  # oldest evicted
 
 
 def _mutate(body: dict[str, Any], how: str) -> dict[str, Any]:
