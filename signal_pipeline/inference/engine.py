@@ -7,8 +7,8 @@ Two paths, one model:
   :func:`signal_pipeline.features.compute_features`, the code that built the training
   set. The signal therefore equals, bit for bit, what ``compute_features`` on the same
   bars followed by ``TrainedEnsemble.predict_signal`` gives offline (tested). The
-  online engine's warm start was measured too: it is no faster on a few hundred bars
-  and agrees only to ~1e-12, so the batch code serves batch requests.
+  online engine's warm start agrees with it only to ~1e-12, so the batch code serves
+  batch requests.
 * :meth:`SignalEngine.update` takes one new bar per symbol into per-symbol state kept
   by :class:`signal_pipeline.features.OnlineFeatureEngine` (equal to the batch row to
   ~1e-12; see docs/features.md) for streaming.
