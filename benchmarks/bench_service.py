@@ -17,7 +17,8 @@ Figures:
   ``DURATION_S`` seconds (target p95 <= 20 ms), ``http_errors``;
 - ``sequential_p50/p95/p99_ms``: one request at a time (no queueing: the service's own
   latency on this machine);
-- ``cache_hit_p50/p95/p99_ms``: the same body repeated (after one priming request);
+- ``cache_hit_p50/p95/p99_ms``: the same body repeated (after one priming request) at
+  ``RATE`` requests/s; ``cache_hit_sequential_*``: the same, one request at a time;
 - ``max_sustained_rps``: the largest rate of the step-up (``STEPS``, ``STEP_S`` seconds
   each) answered with no errors and a p95 under 0.5 s (an overloaded server queues, and the
   wait shows in latencies measured from the due times); ``step_<rate>_p95_ms`` /
@@ -253,6 +254,10 @@ def run() -> dict[str, Any]:
             _load(base, hit, 5, 0.4)  # prime the cache
             hits = _load(base, hit, RATE, 5)
             out.update({f"cache_hit_{k}": v for k, v in percentiles_ms(hits["latencies"]).items()})
+            # the same, one request at a time on one connection (no client-side queueing)
+            seq_hits = _sequential(base, hit * 250)
+            out.update({f"cache_hit_sequential_{k}": v
+                        for k, v in percentiles_ms(seq_hits).items()})  # fmt: skip
             best = 0
             offset = int(RATE * DURATION_S)  # after the bodies of the http_* run
             for rate in STEPS:
