@@ -141,6 +141,7 @@ class OnlineFeatureEngine:
             options_history = int(lookback) + 1
         self.options_history = options_history
         self._states: dict[str, _SymbolState] = {}
+        self._opt_names: list[str] = []  # option feature names, from the first snapshot
         self._stats = {"updates": 0, "columns_computed": 0, "columns_reused": 0,
                        "blocks_computed": 0, "blocks_reused": 0}  # fmt: skip
 

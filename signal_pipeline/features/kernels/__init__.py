@@ -92,6 +92,13 @@ def _load() -> None:
         _loaded = True
 
 
+def check_length(name: str, key: str, value: object, minimum: int = 2) -> int:
+    """A kernel factory's window length, or ValueError naming the kernel and the rule."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} kernel: {key} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
 def available() -> list[str]:
     """Indicator names that have a streaming kernel."""
     _load()

@@ -8,7 +8,7 @@ differs from it in the last bits; LLVM's fma intrinsic is the same operation.
 
 from __future__ import annotations
 
-from numba import types
+from numba import njit, types
 from numba.extending import intrinsic
 
 
@@ -23,3 +23,17 @@ def fma(typingctx, a, b, c):
         return builder.fma(*args)
 
     return sig, codegen
+
+
+@njit(cache=True, inline="always")
+def true_range(high: float, low: float, prev_close: float) -> float:
+    """Wilder's true range, TA-Lib's way: the largest of high - low, |high - previous
+    close| and |low - previous close| (exact: a max of exact differences)."""
+    tr = high - low
+    up = abs(high - prev_close)
+    if up > tr:
+        tr = up
+    down = abs(low - prev_close)
+    if down > tr:
+        tr = down
+    return tr

@@ -25,8 +25,10 @@ import math
 import numpy as np
 from numba import njit
 
+from signal_pipeline.features.kernels import check_length as _length
 from signal_pipeline.features.kernels import kernel
 from signal_pipeline.features.kernels._arith import fma as _fma
+from signal_pipeline.features.kernels._arith import true_range
 
 NAN = np.nan
 
@@ -57,12 +59,6 @@ def _ema_feed(s, i, x, period, k):
 
 def _k(period: int) -> float:
     return 2.0 / (period + 1)
-
-
-def _length(name: str, key: str, value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 2:
-        raise ValueError(f"{name} kernel: {key} must be an integer >= 2, got {value!r}")
-    return value
 
 
 def _number(name: str, key: str, value: object, lo: float, hi: float) -> float:
@@ -555,13 +551,7 @@ def _dm_feed(s, h, l, c):  # noqa: E741
     diff_m = s[2] - l
     s[2] = l
     pc = s[3]
-    tr = h - l
-    tmp = abs(h - pc)
-    if tmp > tr:
-        tr = tmp
-    tmp = abs(l - pc)
-    if tmp > tr:
-        tr = tmp
+    tr = true_range(h, l, pc)
     s[3] = c
     if t < p:
         if diff_m > 0 and diff_p < diff_m:
@@ -707,13 +697,7 @@ def _natr_step(s, o, h, l, c, v, out, at):  # noqa: E741
     if t == 0.0:
         return
     p = s[3]
-    tr = h - l
-    x = abs(pc - h)
-    if x > tr:
-        tr = x
-    x = abs(pc - l)
-    if x > tr:
-        tr = x
+    tr = true_range(h, l, pc)
     if t < p:
         s[2] += tr
         return

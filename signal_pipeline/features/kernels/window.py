@@ -29,19 +29,15 @@ import math
 import numpy as np
 from numba import njit
 
+from signal_pipeline.features.kernels import check_length as _length
 from signal_pipeline.features.kernels import kernel
 from signal_pipeline.features.kernels._arith import fma as _fma
+from signal_pipeline.features.kernels._arith import true_range
 
 NAN = np.nan
 # TA-Lib's zero band (TA_EPSILON in ta_utility.h): TA_IS_ZERO(v) is |v| < EPS,
 # TA_IS_ZERO_OR_NEG(v) is v < EPS.
 _EPS = 1e-14
-
-
-def _length(name: str, key: str, value: object, minimum: int = 2) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} kernel: {key} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 # ------------------------------------------------------------------ shared helpers
@@ -806,13 +802,7 @@ def _trange_step(s, o, h, l, c, v, out, at):  # noqa: E741
     if s[0] == 1.0:
         out[at] = NAN
         return
-    tr = h - l
-    x = abs(prev - h)
-    if x > tr:
-        tr = x
-    x = abs(l - prev)
-    if x > tr:
-        tr = x
+    tr = true_range(h, l, prev)
     out[at] = 100.0 * tr / c
 
 
@@ -960,13 +950,7 @@ def _ultosc_step(s, o, h, l, c, v, out, at):  # noqa: E741
     p3 = int(s[3])
     true_low = l if l < prev else prev
     bp = c - true_low
-    tr = h - l
-    x = abs(prev - h)
-    if x > tr:
-        tr = x
-    x = abs(prev - l)
-    if x > tr:
-        tr = x
+    tr = true_range(h, l, prev)
     s[11 + i % p3] = bp
     s[11 + p3 + i % p3] = tr
     for k in range(3):
